@@ -1,0 +1,61 @@
+# WhoKnows: `make run` serves the demo intranet, `make test` runs the whole suite. Both set up everything.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+WK := $(VENV)/bin/whoknows
+STAMP := $(VENV)/.installed
+SYSSTAMP := $(VENV)/.system-packages
+DEMO_HOME ?= .whoknows
+APT_PACKAGES := chromium chromium-driver mediawiki php-cli php-sqlite3 php-xml php-mbstring php-intl
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install system-packages run demo-ingest test test-fast lint eval bench clean
+
+install: $(STAMP)
+
+# torch goes first and pinned: the CPU wheel lies on disk, an unpinned torch pulls a CUDA build.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+# Chromium drives the browser tests, MediaWiki and PHP serve the live wiki connector test.
+system-packages: $(SYSSTAMP)
+
+$(SYSSTAMP): | $(STAMP)
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		echo "installing system packages: $(APT_PACKAGES)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+	@touch $(SYSSTAMP)
+
+demo-ingest: $(STAMP)
+	$(WK) --home $(DEMO_HOME) ingest --config demo/sources.toml
+
+run: demo-ingest
+	$(WK) --home $(DEMO_HOME) serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP) $(SYSSTAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+eval: $(STAMP)
+	$(PY) -m eval.report
+
+bench: $(STAMP)
+	$(PY) -m eval.bench
+
+clean:
+	rm -rf $(VENV) .whoknows .pytest_cache .mypy_cache .ruff_cache

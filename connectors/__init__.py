@@ -1,0 +1,1 @@
+"""Connectors: read one kind of source and map it to SourceDocument records."""

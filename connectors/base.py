@@ -1,0 +1,169 @@
+"""The connector contract: SourceDocument records, failures as data, and the Connector protocol."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DocId = str
+
+
+class Role(StrEnum):
+    """How a person contributed to a document; the expert ranker weighs roles differently."""
+
+    AUTHOR = "author"
+    EDITOR = "editor"
+    OWNER = "owner"
+    ASKER = "asker"
+    ANSWERER = "answerer"
+    ACCEPTED_ANSWERER = "accepted_answerer"
+    COMMENTER = "commenter"
+
+
+class Acl(BaseModel):
+    """Who may see a document. A source that cannot tell yields the default: private to nobody."""
+
+    model_config = ConfigDict(frozen=True)
+
+    public: bool = False
+    users: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+
+    def principals(self) -> list[str]:
+        """Principal strings as stored: `user:<id>` and `group:<name>`, sorted for stable hashing."""
+        return sorted([f"user:{u}" for u in self.users] + [f"group:{g}" for g in self.groups])
+
+
+class PersonRef(BaseModel):
+    """A person as one source knows them: an account on that source, maybe a name and an email."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account: str
+    name: str | None = None
+    email: str | None = None
+
+
+class Contribution(BaseModel):
+    """One person's part in a document: a role, when, and a weight (edit size, answer score...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    person: PersonRef
+    role: Role
+    at: datetime | None = None
+    weight: float = 1.0
+    # The person's own words in this document (an answer, a message without quotes), when the source
+    # can tell them apart; the profile-centric expert model reads it.
+    text: str | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return to_utc(value) if value is not None else None
+
+
+class Section(BaseModel):
+    """A run of text with its place in the document: a heading path or a page number."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    heading: tuple[str, ...] = ()
+    page: int | None = None
+
+
+class SourceDocument(BaseModel):
+    """One document from a source, as every connector yields it."""
+
+    doc_id: DocId
+    source: str
+    kind: str
+    title: str
+    url: str | None = None
+    sections: list[Section]
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: str
+    acl: Acl = Field(default_factory=Acl)
+    contributions: list[Contribution] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    path: tuple[str, ...] = ()  # place in a hierarchy (breadcrumbs, folders), outermost first
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return to_utc(value) if value is not None else None
+
+    @field_validator("doc_id")
+    @classmethod
+    def _doc_id_shape(cls, value: str) -> str:
+        source, sep, native = value.partition(":")
+        if not sep or not source or not native:
+            raise ValueError(f"doc_id must be '<source>:<native id>', got {value!r}")
+        return value
+
+    def text(self) -> str:
+        """The whole text, sections joined."""
+        return "\n\n".join(s.text for s in self.sections)
+
+    def content_hash(self) -> str:
+        """Hash of what is embedded: title and sections. ACL or people changes do not change it."""
+        h = hashlib.sha256()
+        h.update(self.title.encode())
+        for s in self.sections:
+            h.update(b"\x00")
+            h.update("\x1f".join(s.heading).encode())
+            h.update(str(s.page).encode())
+            h.update(s.text.encode())
+        return h.hexdigest()
+
+
+class ConnectorFailure(BaseModel):
+    """A document that could not be read. The run records it and goes on."""
+
+    source: str
+    error: str
+    doc_id: DocId | None = None
+    path: str | None = None
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A source of documents.
+
+    `load(since)` yields every document changed since the cursor `since` (all when None) and a
+    ConnectorFailure for each one that could not be read; after it is exhausted `cursor` holds the
+    value to pass as `since` next time. `list_ids()` yields the ids the source still has, for
+    pruning; it raises when the listing itself fails, so that nothing is pruned on a partial list.
+    """
+
+    name: str
+
+    def load(self, since: str | None = None) -> Iterator[SourceDocument | ConnectorFailure]: ...
+
+    def list_ids(self) -> Iterator[DocId]: ...
+
+    @property
+    def cursor(self) -> str | None: ...
+
+
+class ConnectorError(Exception):
+    """A source as a whole could not be read (unreachable API, missing folder)."""
+
+
+def to_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def content_version(data: bytes) -> str:
+    """A version string from raw content."""
+    return hashlib.sha256(data).hexdigest()[:32]

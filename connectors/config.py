@@ -1,0 +1,88 @@
+"""The sources config file (TOML): one `[[sources]]` table per source, validated with clear errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from connectors.base import Acl
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file and the line or field."""
+
+
+class SourceConfig(BaseModel):
+    """One `[[sources]]` entry. Type-specific settings stay in `options` for the connector to validate."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)
+    type: str
+    path: Path | None = None
+    url: str | None = None
+    acl: Acl = Field(default_factory=Acl)
+    # Pruning guard: a listing that returns fewer than this share of the documents held is suspicious.
+    prune_min_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Settings beyond the common ones, as written in the file."""
+        return dict(self.model_extra or {})
+
+
+class SourceContext(BaseModel):
+    """What a connector factory gets beside its config: where relative paths start, and secrets."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    base_dir: Path
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    timeout_s: float = 30.0
+
+
+def load_sources_config(path: Path) -> list[SourceConfig]:
+    """Read and validate a sources file; relative paths are resolved against the file's folder."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    entries = data.get("sources")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: no [[sources]] tables found")
+    from connectors.registry import CONNECTOR_TYPES
+
+    configs: list[SourceConfig] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"{path}: sources[{i}]"
+        if isinstance(entry, dict) and "name" in entry:
+            where += f" ({entry['name']!r})"
+        try:
+            config = SourceConfig.model_validate(entry)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "entry"
+            raise ConfigError(f"{where}: field '{field}': {first['msg']}") from exc
+        if config.type not in CONNECTOR_TYPES:
+            known = ", ".join(sorted(CONNECTOR_TYPES))
+            raise ConfigError(f"{where}: field 'type': unknown type {config.type!r} (known: {known})")
+        if config.name in seen:
+            raise ConfigError(f"{where}: field 'name': duplicate source name {config.name!r}")
+        seen.add(config.name)
+        if config.path is not None:
+            resolved = config.path if config.path.is_absolute() else (path.parent / config.path)
+            if not resolved.exists():
+                raise ConfigError(f"{where}: field 'path': {resolved} does not exist")
+            config = config.model_copy(update={"path": resolved.resolve()})
+        configs.append(config)
+    return configs

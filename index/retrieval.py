@@ -1,0 +1,251 @@
+"""Retrieval: keyword (FTS5 BM25) and dense (FAISS) legs, ACL-filtered, fused per document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.acl import Principal, visible_sql
+from index.faiss_store import VectorSnapshot
+from index.store import StoredDocument, Store
+from index.text import fts_match, make_snippet, query_terms
+from ingest.embedding import Embedder
+
+MODES = ("bm25", "dense", "hybrid")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict results to some sources or kinds; empty means all."""
+
+    sources: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+
+    def sql(self, alias: str = "d") -> tuple[str, list[str]]:
+        parts, params = [], []
+        if self.sources:
+            parts.append(f"{alias}.source IN ({','.join('?' * len(self.sources))})")
+            params.extend(self.sources)
+        if self.kinds:
+            parts.append(f"{alias}.kind IN ({','.join('?' * len(self.kinds))})")
+            params.extend(self.kinds)
+        return (" AND ".join(parts) or "1"), params
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Knobs of the ranker; `eval retrieval` measures them and the README records what each gave."""
+
+    depth: int = 100  # documents taken from each leg before fusion
+    rrf_k: int = 60
+    title_weight: float = 2.0
+    heading_weight: float = 1.0
+    body_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ChunkScore:
+    rowid: int
+    doc: int
+    score: float
+
+
+@dataclass(frozen=True)
+class DocResult:
+    """One document in a ranking, with the chunk that earned it its place."""
+
+    doc: int
+    score: float
+    chunk: int
+
+
+@dataclass
+class SearchHit:
+    """A search result as the API and CLI return it."""
+
+    doc_id: str
+    title: str
+    url: str | None
+    source: str
+    kind: str
+    snippet: str
+    updated_at: str | None
+    score: float
+    chunk_id: str
+    heading: str = ""
+    page: int | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+def best_per_doc(chunks: Sequence[ChunkScore]) -> list[DocResult]:
+    """Document ranking by each document's best chunk; ties broken by document id."""
+    best: dict[int, ChunkScore] = {}
+    for c in chunks:
+        if c.doc not in best or c.score > best[c.doc].score:
+            best[c.doc] = c
+    ranked = sorted(best.values(), key=lambda c: (-c.score, c.doc))
+    return [DocResult(c.doc, c.score, c.rowid) for c in ranked]
+
+
+def fuse_rrf(rankings: Sequence[Sequence[DocResult]], rrf_k: int) -> list[DocResult]:
+    """Reciprocal-rank fusion; the chunk shown is the one from the leg that ranked the document highest."""
+    scores: dict[int, float] = {}
+    chunk_of: dict[int, tuple[int, int]] = {}
+    for ranking in rankings:
+        for rank, r in enumerate(ranking):
+            scores[r.doc] = scores.get(r.doc, 0.0) + 1.0 / (rrf_k + rank + 1)
+            if r.doc not in chunk_of or rank < chunk_of[r.doc][0]:
+                chunk_of[r.doc] = (rank, r.chunk)
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [DocResult(doc, score, chunk_of[doc][1]) for doc, score in ranked]
+
+
+class HybridRetriever:
+    """The one retrieval path used by search, answers, experts and evaluation."""
+
+    def __init__(
+        self,
+        store: Store,
+        snapshot: Callable[[], VectorSnapshot | None],
+        embedder: Embedder,
+        settings: RetrievalSettings | None = None,
+    ):
+        self.store = store
+        self.snapshot = snapshot
+        self.embedder = embedder
+        self.settings = settings or RetrievalSettings()
+
+    # --- legs -----------------------------------------------------------------------------------
+
+    def keyword_chunks(
+        self, terms: list[str], principal: Principal, filters: Filters, limit: int
+    ) -> list[ChunkScore]:
+        match = fts_match(terms)
+        if match is None:
+            return []
+        acl, acl_params = visible_sql(principal)
+        flt, flt_params = filters.sql()
+        s = self.settings
+        sql = (
+            f"SELECT f.rowid, c.doc, -bm25(chunks_fts, {s.title_weight}, {s.heading_weight}, {s.body_weight}) "
+            "FROM chunks_fts f JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc "
+            f"WHERE chunks_fts MATCH ? AND {acl} AND {flt} ORDER BY bm25(chunks_fts, "
+            f"{s.title_weight}, {s.heading_weight}, {s.body_weight}), f.rowid LIMIT ?"
+        )
+        rows = self.store.db.execute(sql, [match, *acl_params, *flt_params, limit]).fetchall()
+        return [ChunkScore(r[0], r[1], float(r[2])) for r in rows]
+
+    def dense_chunks(
+        self, vector: np.ndarray, principal: Principal, filters: Filters, limit: int
+    ) -> list[ChunkScore]:
+        snap = self.snapshot()
+        if snap is None or snap.index.ntotal == 0:
+            return []
+        acl, acl_params = visible_sql(principal)
+        flt, flt_params = filters.sql()
+        want = limit
+        fetch = min(snap.index.ntotal, max(limit * 4, 200))
+        while True:
+            scores, ids = snap.search(vector, fetch)
+            allowed = self._visible_chunks([int(i) for i in ids], acl, acl_params, flt, flt_params)
+            hits = [
+                ChunkScore(int(i), allowed[int(i)], float(s))
+                for s, i in zip(scores, ids, strict=True)
+                if int(i) in allowed
+            ]
+            if len(hits) >= want or fetch >= snap.index.ntotal:
+                return hits[:want]
+            fetch = min(snap.index.ntotal, fetch * 4)
+
+    def _visible_chunks(
+        self, rowids: list[int], acl: str, acl_params: list[str], flt: str, flt_params: list[str]
+    ) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for start in range(0, len(rowids), 900):
+            batch = rowids[start : start + 900]
+            marks = ",".join("?" * len(batch))
+            rows = self.store.db.execute(
+                f"SELECT c.id, c.doc FROM chunks c JOIN documents d ON d.id = c.doc "
+                f"WHERE c.id IN ({marks}) AND {acl} AND {flt}",
+                [*batch, *acl_params, *flt_params],
+            )
+            out.update({r[0]: r[1] for r in rows})
+        return out
+
+    # --- rankings -------------------------------------------------------------------------------
+
+    def rank(
+        self,
+        query: str,
+        principal: Principal,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+        depth: int | None = None,
+    ) -> list[DocResult]:
+        """Documents for `query` that `principal` may see, best first."""
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r} (one of {', '.join(MODES)})")
+        filters = filters or Filters()
+        depth = depth or self.settings.depth
+        chunk_limit = depth * 4
+        legs: list[list[DocResult]] = []
+        if mode in ("bm25", "hybrid"):
+            legs.append(best_per_doc(self.keyword_chunks(query_terms(query), principal, filters, chunk_limit)))
+        if mode in ("dense", "hybrid") and query.strip():
+            vector = self.embedder.embed_query(query)
+            legs.append(best_per_doc(self.dense_chunks(vector, principal, filters, chunk_limit)))
+        if mode != "hybrid":
+            return legs[0][:depth] if legs else []
+        return fuse_rrf([leg[:depth] for leg in legs], self.settings.rrf_k)[:depth]
+
+    def search(
+        self,
+        query: str,
+        principal: Principal,
+        k: int = 10,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+    ) -> list[SearchHit]:
+        ranked = self.rank(query, principal, mode, filters, depth=max(k, self.settings.depth))[:k]
+        return self.hits(ranked, query)
+
+    def hits(self, ranked: Sequence[DocResult], query: str) -> list[SearchHit]:
+        """Decorate ranked documents with metadata and a highlighted snippet of their best chunk."""
+        if not ranked:
+            return []
+        docs = self.store.documents_by_ids([r.doc for r in ranked])
+        chunks = self._chunk_texts([r.chunk for r in ranked])
+        terms = query_terms(query)
+        out = []
+        for r in ranked:
+            doc: StoredDocument | None = docs.get(r.doc)
+            chunk = chunks.get(r.chunk)
+            if doc is None or chunk is None:  # removed since ranking; never show a stale row
+                continue
+            chunk_id, heading, page, text = chunk
+            out.append(
+                SearchHit(
+                    doc_id=doc.doc_id,
+                    title=doc.title,
+                    url=doc.url,
+                    source=doc.source,
+                    kind=doc.kind,
+                    snippet=make_snippet(text, terms),
+                    updated_at=doc.updated_at,
+                    score=round(r.score, 6),
+                    chunk_id=chunk_id,
+                    heading=heading,
+                    page=page,
+                    tags=doc.tags,
+                )
+            )
+        return out
+
+    def _chunk_texts(self, rowids: list[int]) -> dict[int, tuple[str, str, int | None, str]]:
+        marks = ",".join("?" * len(rowids))
+        rows = self.store.db.execute(
+            f"SELECT id, chunk_id, heading, page, text FROM chunks WHERE id IN ({marks})", rowids
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}

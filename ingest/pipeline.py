@@ -1,0 +1,296 @@
+"""The ingest pipeline: load, skip the unchanged, chunk and embed the rest, prune, publish a snapshot."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from connectors.base import Connector, ConnectorError, ConnectorFailure, SourceDocument
+from connectors.config import SourceConfig
+from index.faiss_store import SnapshotError, SnapshotStore
+from index.people_store import DirectoryEntry, apply_directory, record_contributions
+from index.store import ChunkRow, Store, meta_hash, utc_now
+from ingest.chunking import ChunkingSettings, chunk_document
+from ingest.embedding import Embedder, VectorCache, embed_with_cache
+from ingest.report import RunReport, SourceReport
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]  # (event, amount): "documents" | "chunks_embedded"
+
+
+@dataclass
+class _Changes:
+    """Chunk rows removed and added across the run, for the next vector snapshot."""
+
+    removed: list[int] = field(default_factory=list)
+    added: list[int] = field(default_factory=list)
+
+
+@dataclass
+class IngestPipeline:
+    """Runs sources into the store and publishes a vector snapshot matching it."""
+
+    store: Store
+    snapshots: SnapshotStore
+    embedder: Embedder
+    cache: VectorCache | None = None
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    batch_documents: int = 64
+    progress: Progress | None = None
+
+    def run(self, sources: Sequence[tuple[SourceConfig, Connector]], full: bool = False) -> RunReport:
+        started = time.perf_counter()
+        report = RunReport()
+        run_id = self._start_run()
+        changes = _Changes()
+        generation_before = self.store.generation()
+        for config, connector in sources:
+            report.sources.append(self._run_source(config, connector, full, changes))
+        report.snapshot = self._publish(generation_before, changes)
+        report.generation = self.store.generation()
+        report.finish_status()
+        report.duration_s = time.perf_counter() - started
+        self._finish_run(run_id, report)
+        return report
+
+    # --- one source -----------------------------------------------------------------------------
+
+    def _run_source(
+        self, config: SourceConfig, connector: Connector, full: bool, changes: _Changes
+    ) -> SourceReport:
+        started = time.perf_counter()
+        rep = SourceReport(name=config.name)
+        since = None if full else self._cursor(config.name)
+        loaded_ok = False
+        try:
+            with self.store.transaction() as db:
+                if hasattr(connector, "directory_entries"):
+                    entries: Iterable[DirectoryEntry | ConnectorFailure] = connector.directory_entries()
+                    good = []
+                    for entry in entries:
+                        if isinstance(entry, ConnectorFailure):
+                            rep.failures.append(_failure_dict(entry))
+                        else:
+                            good.append(entry)
+                    rep.people = apply_directory(db, good)
+                else:
+                    self._load_documents(config, connector, since, rep, changes)
+                loaded_ok = True
+        except ConnectorError as exc:
+            rep.status, rep.error = "failed", str(exc)
+            log.error("source %s failed: %s", config.name, exc)
+        except Exception as exc:  # a connector bug must not stop the other sources
+            rep.status, rep.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("source %s failed", config.name)
+        if loaded_ok and not hasattr(connector, "directory_entries"):
+            self._prune(config, connector, rep, changes)
+        if loaded_ok:
+            if rep.failures and rep.status == "ok":
+                rep.status = "partial"
+            self._save_cursor(config.name, connector.cursor, rep)
+        else:
+            self._save_state(config.name, rep)
+        rep.duration_s = round(time.perf_counter() - started, 3)
+        return rep
+
+    def _load_documents(
+        self,
+        config: SourceConfig,
+        connector: Connector,
+        since: str | None,
+        rep: SourceReport,
+        changes: _Changes,
+    ) -> None:
+        known = self.store.document_versions(config.name)
+        pending: list[SourceDocument] = []
+        changed_any = False
+        for item in connector.load(since):
+            if isinstance(item, ConnectorFailure):
+                rep.failures.append(_failure_dict(item))
+                continue
+            self._tick("documents", 1)
+            previous = known.get(item.doc_id)
+            content = item.content_hash()
+            if previous is not None and previous[1] == content:
+                if previous[2] != meta_hash(item):
+                    self._update_metadata(item, content, rep)
+                else:
+                    rep.documents_unchanged += 1
+                continue
+            pending.append(item)
+            if len(pending) >= self.batch_documents:
+                changed_any |= self._write_batch(pending, known, rep, changes)
+                pending = []
+        if pending:
+            changed_any |= self._write_batch(pending, known, rep, changes)
+        if changed_any:
+            self.store.bump_generation()
+
+    def _update_metadata(self, doc: SourceDocument, content: str, rep: SourceReport) -> None:
+        """ACL, people, dates or URL changed but the text did not: no chunking, no embedding."""
+        db = self.store.db
+        internal = self.store.upsert_document(db, doc, content)
+        record_contributions(db, internal, doc)
+        rep.documents_updated += 1
+
+    def _write_batch(
+        self,
+        docs: list[SourceDocument],
+        known: dict[str, tuple[str, str, str]],
+        rep: SourceReport,
+        changes: _Changes,
+    ) -> bool:
+        chunked = []
+        for doc in docs:
+            try:
+                chunks = chunk_document(doc, self.chunking)
+            except Exception as exc:
+                rep.failures.append({"doc_id": doc.doc_id, "error": f"chunking failed: {exc}"})
+                continue
+            if not chunks:
+                rep.failures.append({"doc_id": doc.doc_id, "error": "document has no text to index"})
+                continue
+            chunked.append((doc, chunks))
+        texts = [c.embed_text() for _, chunks in chunked for c in chunks]
+        vectors, embedded = embed_with_cache(
+            self.embedder, self.cache, texts, on_embedded=lambda n: self._tick("chunks_embedded", n)
+        )
+        rep.chunks_embedded += embedded
+        rep.chunks_reused += len(texts) - embedded
+        db = self.store.db
+        offset = 0
+        for doc, chunks in chunked:
+            rows = [
+                ChunkRow(c.chunk_id, c.n, c.heading_text, c.page, c.text, vectors[offset + i])
+                for i, c in enumerate(chunks)
+            ]
+            offset += len(chunks)
+            db.execute("SAVEPOINT doc")
+            try:
+                internal = self.store.upsert_document(db, doc, doc.content_hash())
+                removed, added = self.store.replace_chunks(db, internal, doc.title, rows)
+                record_contributions(db, internal, doc)
+            except Exception as exc:
+                db.execute("ROLLBACK TO doc")
+                db.execute("RELEASE doc")
+                rep.failures.append({"doc_id": doc.doc_id, "error": f"could not store: {exc}"})
+                continue
+            db.execute("RELEASE doc")
+            changes.removed.extend(removed)
+            changes.added.extend(added)
+            if doc.doc_id in known:
+                rep.documents_updated += 1
+            else:
+                rep.documents_added += 1
+        return bool(chunked)
+
+    def _prune(self, config: SourceConfig, connector: Connector, rep: SourceReport, changes: _Changes) -> None:
+        """Delete what the source no longer lists, unless the listing failed or looks truncated."""
+        held = set(self.store.document_versions(config.name))
+        try:
+            listed = set(connector.list_ids())
+        except Exception as exc:
+            rep.prune = f"skipped: listing failed: {exc}"
+            rep.failures.append({"doc_id": f"{config.name}:*", "error": f"listing failed, nothing pruned: {exc}"})
+            return
+        gone = sorted(held - listed)
+        if not gone:
+            return
+        if held and len(listed) < config.prune_min_ratio * len(held):
+            rep.prune = (
+                f"skipped: the source lists {len(listed)} documents, under {config.prune_min_ratio:.0%} "
+                f"of the {len(held)} held (prune_min_ratio)"
+            )
+            log.warning("source %s: %s", config.name, rep.prune)
+            return
+        with self.store.transaction() as db:
+            for doc_id in gone:
+                changes.removed.extend(self.store.delete_document(db, doc_id))
+            self.store.bump_generation()
+        rep.documents_deleted = len(gone)
+
+    # --- snapshot -------------------------------------------------------------------------------
+
+    def _publish(self, generation_before: int, changes: _Changes) -> str | None:
+        """Publish a snapshot matching the store: incremental from the live one when it is in step."""
+        generation = self.store.generation()
+        try:
+            live = self.snapshots.load_current(self.embedder.model_name, self.embedder.dim)
+        except SnapshotError as exc:
+            log.warning("rebuilding vectors from the store: %s", exc)
+            live = None
+        if live is not None and live.manifest.generation == generation and not changes.added:
+            return live.name
+        if live is not None and live.manifest.generation == generation_before:
+            added = [i for i in changes.added if i not in set(changes.removed)]
+            removed = changes.removed
+        else:
+            live, removed, added = None, [], self.store.all_chunk_rowids()
+        vectors = self.store.vectors(added, self.embedder.dim)
+        name = self.snapshots.build(
+            model_name=self.embedder.model_name,
+            dim=self.embedder.dim,
+            generation=generation,
+            base=live,
+            remove_ids=removed,
+            add_ids=added,
+            add_vectors=vectors,
+        )
+        self.snapshots.load(name, self.embedder.model_name, self.embedder.dim)  # verify before going live
+        self.snapshots.publish(name)
+        return name
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def _tick(self, event: str, amount: int) -> None:
+        if self.progress is not None:
+            self.progress(event, amount)
+
+    def _cursor(self, source: str) -> str | None:
+        row = self.store.db.execute("SELECT cursor FROM sync_state WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def _save_cursor(self, source: str, cursor: str | None, rep: SourceReport) -> None:
+        now = utc_now()
+        self.store.db.execute(
+            "INSERT INTO sync_state(source, cursor, last_run_at, last_success_at, status, report) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET cursor=excluded.cursor, "
+            "last_run_at=excluded.last_run_at, last_success_at=excluded.last_success_at, "
+            "status=excluded.status, report=excluded.report",
+            (source, cursor, now, now, rep.status, json.dumps(rep.as_dict())),
+        )
+
+    def _save_state(self, source: str, rep: SourceReport) -> None:
+        """A failed run keeps the old cursor, so the next run fetches the same changes again."""
+        self.store.db.execute(
+            "INSERT INTO sync_state(source, last_run_at, status, report) VALUES (?,?,?,?) "
+            "ON CONFLICT(source) DO UPDATE SET last_run_at=excluded.last_run_at, status=excluded.status, "
+            "report=excluded.report",
+            (source, utc_now(), rep.status, json.dumps(rep.as_dict())),
+        )
+
+    def _start_run(self) -> int:
+        cur = self.store.db.execute(
+            "INSERT INTO runs(kind, started_at, status) VALUES ('ingest', ?, 'running')", (utc_now(),)
+        )
+        return int(cur.lastrowid or 0)
+
+    def _finish_run(self, run_id: int, report: RunReport) -> None:
+        self.store.db.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, report = ? WHERE id = ?",
+            (utc_now(), report.status, json.dumps(report.as_dict()), run_id),
+        )
+
+
+def _failure_dict(failure: ConnectorFailure) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if failure.doc_id:
+        out["doc_id"] = failure.doc_id
+    if failure.path:
+        out["path"] = failure.path
+    out["error"] = failure.error
+    return out

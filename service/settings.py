@@ -1,0 +1,56 @@
+"""Settings: the only place the environment is read (prefix WHOKNOWS_), passed down as one object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a WhoKnows install. `--home` on the command line overrides WHOKNOWS_HOME."""
+
+    model_config = SettingsConfigDict(env_prefix="WHOKNOWS_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Path(".whoknows")
+    # Identity
+    anonymous: bool = True
+    trusted_proxies: list[str] = Field(default_factory=list)
+    user_header: str = "X-Forwarded-User"
+    groups_header: str = "X-Forwarded-Groups"
+    # Service limits
+    max_query_chars: int = 2000
+    max_k: int = 100
+    rate_limit_per_minute: int = 600
+    max_body_bytes: int = 64 * 1024
+    stale_after_hours: float = 36.0
+    # Embedding
+    embed_threads: int | None = None
+    embed_batch_size: int = 64
+    # Connectors: credentials per source, e.g. WHOKNOWS_SOURCE_SECRETS='{"wiki.password": "..."}'
+    source_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    connector_timeout_s: float = 30.0
+    # Generative answers (optional): any OpenAI-compatible chat endpoint
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = 30.0
+    # Scheduling
+    reindex_config: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "whoknows.db"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.home / "cache" / "embeddings.sqlite"
+
+
+def load_settings(home: Path | None = None) -> Settings:
+    """Settings from the environment, with an explicit home folder taking precedence."""
+    settings = Settings()
+    if home is not None:
+        settings = settings.model_copy(update={"home": home})
+    return settings

@@ -1,0 +1,138 @@
+"""The pipeline through the real model, SQLite and FAISS: incremental, pruning, ACL, snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.base import Acl, ConnectorFailure
+from index.acl import Principal
+from index.faiss_store import SnapshotStore
+from index.retrieval import HybridRetriever
+from index.store import Store
+from ingest.embedding import ModelMismatchError, VectorCache
+from ingest.pipeline import IngestPipeline
+from tests.helpers import CountingEmbedder, ListConnector, make_doc, source_config
+
+DOCS = [
+    ("backups", "Database backups", "Postgres snapshots are retained for 35 days in cold storage.\n\n"
+     "Restores use pg_restore with the clean flag."),
+    ("oncall", "On-call rota", "The platform team rotates pager duty weekly. Escalate after 15 minutes."),
+    ("expenses", "Travel expenses", "Hotel costs up to 180 euros per night are reimbursed with receipts."),
+    ("k8s", "Cluster upgrades", "Kubernetes node pools are upgraded one zone at a time with surge capacity."),
+]
+SECRET = ("salaries", "Salary bands 2026", "Band L4 pays between 71,000 and 84,000 euros a year.")
+
+
+def build(tmp_path: Path, embedder, docs):  # type: ignore[no-untyped-def]
+    counting = CountingEmbedder(embedder)
+    store = Store(tmp_path)
+    snapshots = SnapshotStore(tmp_path)
+    pipeline = IngestPipeline(store, snapshots, counting, VectorCache(tmp_path / "cache.sqlite", counting.dim))
+    connector = ListConnector("hb", docs)
+    return counting, store, snapshots, pipeline, connector
+
+
+def retriever(store: Store, snapshots: SnapshotStore, embedder) -> HybridRetriever:  # type: ignore[no-untyped-def]
+    return HybridRetriever(store, lambda: snapshots.load_current(embedder.model_name, embedder.dim), embedder)
+
+
+def test_second_ingest_embeds_nothing_and_edit_reembeds_only_that_document(tmp_path, embedder):
+    docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
+    counting, store, snaps, pipeline, connector = build(tmp_path, embedder, docs)
+    first = pipeline.run([(source_config("hb"), connector)])
+    assert first.sources[0].documents_added == 4
+    assert first.sources[0].chunks_embedded == counting.passages > 0
+    embedded_first = counting.passages
+
+    second = pipeline.run([(source_config("hb"), connector)])
+    assert second.sources[0].chunks_embedded == 0
+    assert second.sources[0].documents_unchanged == 4
+    assert counting.passages == embedded_first
+    assert second.snapshot == first.snapshot  # nothing changed, nothing republished
+
+    connector.docs[2] = make_doc("hb", "expenses", "Travel expenses", "Hotel costs up to 210 euros per night.")
+    third = pipeline.run([(source_config("hb"), connector)])
+    assert third.sources[0].documents_updated == 1
+    assert third.sources[0].chunks_embedded == 1 == counting.passages - embedded_first
+    hits = retriever(store, snaps, embedder).search("hotel reimbursement limit", Principal.anonymous(), k=1)
+    assert hits[0].doc_id == "hb:expenses" and "210" in hits[0].snippet
+
+
+def test_deleted_document_leaves_every_leg(tmp_path, embedder):
+    docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
+    _, store, snaps, pipeline, connector = build(tmp_path, embedder, docs)
+    pipeline.run([(source_config("hb"), connector)])
+    r = retriever(store, snaps, embedder)
+    for mode in ("bm25", "dense", "hybrid"):
+        assert "hb:k8s" in [h.doc_id for h in r.search("kubernetes node pool upgrade", Principal(), mode=mode)]
+    connector.docs = [d for d in connector.docs if d.doc_id != "hb:k8s"]
+    report = pipeline.run([(source_config("hb"), connector)])
+    assert report.sources[0].documents_deleted == 1
+    for mode in ("bm25", "dense", "hybrid"):
+        ids = [h.doc_id for h in r.search("kubernetes node pool upgrade", Principal(), mode=mode, k=10)]
+        assert "hb:k8s" not in ids, mode
+    snap = snaps.load_current()
+    assert snap is not None and snap.index.ntotal == store.counts()["chunks"]
+
+
+def test_restricted_document_reaches_only_its_group(tmp_path, embedder):
+    docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
+    docs.append(make_doc("hb", SECRET[0], SECRET[1], SECRET[2], acl=Acl(public=False, groups=frozenset({"hr"}))))
+    _, store, snaps, pipeline, connector = build(tmp_path, embedder, docs)
+    pipeline.run([(source_config("hb"), connector)])
+    r = retriever(store, snaps, embedder)
+    query = "how much does an L4 earn"
+    for mode in ("bm25", "dense", "hybrid"):
+        hr = [h.doc_id for h in r.search(query, Principal.of("hana", ["hr"]), mode=mode)]
+        assert "hb:salaries" in hr
+        for outsider in (Principal.anonymous(), Principal.of("bob", ["staff"]), Principal.of("eve")):
+            found = r.search(query, outsider, mode=mode, k=100)
+            assert "hb:salaries" not in [h.doc_id for h in found]
+            assert all("84,000" not in h.snippet for h in found)
+    named = [h.doc_id for h in r.search(query, Principal.of("hana"), k=100)]
+    assert "hb:salaries" not in named  # a user is not a group
+
+
+def test_failed_listing_prunes_nothing_and_failures_keep_the_rest(tmp_path, embedder):
+    docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
+    _, store, _, pipeline, connector = build(tmp_path, embedder, docs)
+    pipeline.run([(source_config("hb"), connector)])
+    broken = ListConnector("hb", [docs[0], ConnectorFailure(source="hb", path="x.pdf", error="x.pdf: corrupt")],
+                           list_fails=True)
+    report = pipeline.run([(source_config("hb"), broken)])
+    rep = report.sources[0]
+    assert rep.prune.startswith("skipped") and rep.documents_deleted == 0
+    assert {"path": "x.pdf", "error": "x.pdf: corrupt"} in rep.failures
+    assert store.counts()["documents"] == 4
+    assert report.status == "partial"
+
+
+def test_short_listing_is_not_trusted(tmp_path, embedder):
+    docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
+    _, store, _, pipeline, connector = build(tmp_path, embedder, docs)
+    pipeline.run([(source_config("hb"), connector)])
+    connector.docs = connector.docs[:1]
+    rep = pipeline.run([(source_config("hb", prune_min_ratio=0.5), connector)]).sources[0]
+    assert rep.prune.startswith("skipped") and store.counts()["documents"] == 4
+
+
+def test_index_refuses_another_model(tmp_path, embedder):
+    docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
+    _, _, snaps, pipeline, connector = build(tmp_path, embedder, docs)
+    pipeline.run([(source_config("hb"), connector)])
+    with pytest.raises(ModelMismatchError, match="built with sentence-transformers/all-MiniLM-L6-v2"):
+        snaps.load_current("other/model", 768)
+
+
+def test_damaged_snapshot_is_refused_and_previous_serves(tmp_path, embedder):
+    docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
+    _, store, snaps, pipeline, connector = build(tmp_path, embedder, docs)
+    first = pipeline.run([(source_config("hb"), connector)]).snapshot
+    connector.docs = connector.docs[:3]
+    second = pipeline.run([(source_config("hb"), connector)]).snapshot
+    assert first != second and snaps.current_name() == second
+    (snaps.root / str(second) / "vectors.faiss").write_bytes(b"garbage")
+    live = snaps.load_current()
+    assert live is not None and live.name == first
