@@ -107,7 +107,7 @@ class SnapshotStore:
     def names(self) -> list[str]:
         if not self.root.exists():
             return []
-        return sorted((p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")))
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def load(self, name: str, model_name: str | None = None, dim: int | None = None) -> VectorSnapshot:
         """Load and verify one snapshot: manifest, checksum, vector count, schema, model."""
@@ -170,7 +170,7 @@ class SnapshotStore:
         else:
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         if len(remove_ids):
-            index.remove_ids(np.asarray(sorted(set(remove_ids)), dtype=np.int64))
+            index.remove_ids(np.asarray(sorted(set(remove_ids)), dtype=np.int64))  # type: ignore[arg-type]
         if len(add_ids):
             index.add_with_ids(
                 np.ascontiguousarray(add_vectors, dtype=np.float32), np.asarray(add_ids, dtype=np.int64)

@@ -9,7 +9,7 @@ import numpy as np
 
 from index.acl import Principal, visible_sql
 from index.faiss_store import VectorSnapshot
-from index.store import StoredDocument, Store
+from index.store import Store, StoredDocument
 from index.text import fts_match, make_snippet, query_terms
 from ingest.embedding import Embedder
 
@@ -24,7 +24,8 @@ class Filters:
     kinds: tuple[str, ...] = ()
 
     def sql(self, alias: str = "d") -> tuple[str, list[str]]:
-        parts, params = [], []
+        parts: list[str] = []
+        params: list[str] = []
         if self.sources:
             parts.append(f"{alias}.source IN ({','.join('?' * len(self.sources))})")
             params.extend(self.sources)
@@ -192,7 +193,9 @@ class HybridRetriever:
         chunk_limit = depth * 4
         legs: list[list[DocResult]] = []
         if mode in ("bm25", "hybrid"):
-            legs.append(best_per_doc(self.keyword_chunks(query_terms(query), principal, filters, chunk_limit)))
+            legs.append(
+                best_per_doc(self.keyword_chunks(query_terms(query), principal, filters, chunk_limit))
+            )
         if mode in ("dense", "hybrid") and query.strip():
             vector = self.embedder.embed_query(query)
             legs.append(best_per_doc(self.dense_chunks(vector, principal, filters, chunk_limit)))

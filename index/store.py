@@ -243,7 +243,15 @@ class Store:
         for c in chunks:
             cur = db.execute(
                 "INSERT INTO chunks(chunk_id, doc, n, heading, page, text, vector) VALUES (?,?,?,?,?,?,?)",
-                (c.chunk_id, internal_doc, c.n, c.heading, c.page, c.text, c.vector.astype(np.float32).tobytes()),
+                (
+                    c.chunk_id,
+                    internal_doc,
+                    c.n,
+                    c.heading,
+                    c.page,
+                    c.text,
+                    c.vector.astype(np.float32).tobytes(),
+                ),
             )
             rowid = int(cur.lastrowid or 0)
             db.execute(

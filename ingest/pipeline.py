@@ -42,10 +42,13 @@ class IngestPipeline:
     batch_documents: int = 64
     progress: Progress | None = None
 
-    def run(self, sources: Sequence[tuple[SourceConfig, Connector]], full: bool = False) -> RunReport:
+    def run(
+        self, sources: Sequence[tuple[SourceConfig, Connector]], full: bool = False, kind: str = "ingest"
+    ) -> RunReport:
+        """Run every source in turn; a source that fails keeps its documents and its cursor."""
         started = time.perf_counter()
         report = RunReport()
-        run_id = self._start_run()
+        run_id = self._start_run(kind)
         changes = _Changes()
         generation_before = self.store.generation()
         for config, connector in sources:
@@ -188,14 +191,18 @@ class IngestPipeline:
                 rep.documents_added += 1
         return bool(chunked)
 
-    def _prune(self, config: SourceConfig, connector: Connector, rep: SourceReport, changes: _Changes) -> None:
+    def _prune(
+        self, config: SourceConfig, connector: Connector, rep: SourceReport, changes: _Changes
+    ) -> None:
         """Delete what the source no longer lists, unless the listing failed or looks truncated."""
         held = set(self.store.document_versions(config.name))
         try:
             listed = set(connector.list_ids())
         except Exception as exc:
             rep.prune = f"skipped: listing failed: {exc}"
-            rep.failures.append({"doc_id": f"{config.name}:*", "error": f"listing failed, nothing pruned: {exc}"})
+            rep.failures.append(
+                {"doc_id": f"{config.name}:*", "error": f"listing failed, nothing pruned: {exc}"}
+            )
             return
         gone = sorted(held - listed)
         if not gone:
@@ -226,7 +233,8 @@ class IngestPipeline:
         if live is not None and live.manifest.generation == generation and not changes.added:
             return live.name
         if live is not None and live.manifest.generation == generation_before:
-            added = [i for i in changes.added if i not in set(changes.removed)]
+            removed_set = set(changes.removed)
+            added = [i for i in changes.added if i not in removed_set]
             removed = changes.removed
         else:
             live, removed, added = None, [], self.store.all_chunk_rowids()
@@ -273,9 +281,9 @@ class IngestPipeline:
             (source, utc_now(), rep.status, json.dumps(rep.as_dict())),
         )
 
-    def _start_run(self) -> int:
+    def _start_run(self, kind: str) -> int:
         cur = self.store.db.execute(
-            "INSERT INTO runs(kind, started_at, status) VALUES ('ingest', ?, 'running')", (utc_now(),)
+            "INSERT INTO runs(kind, started_at, status) VALUES (?, ?, 'running')", (kind, utc_now())
         )
         return int(cur.lastrowid or 0)
 

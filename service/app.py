@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from ingest.embedding import Embedder
 from service.engine import Engine
+from service.jobs import ReindexRunner
 from service.models import HealthResponse
 from service.routes_search import router as search_router
 from service.settings import Settings
@@ -16,6 +17,7 @@ def create_app(settings: Settings, engine: Engine | None = None, embedder: Embed
     app = FastAPI(title="WhoKnows", version="0.1.0", description="Semantic intranet search and expert finder")
     app.state.settings = settings
     app.state.engine = engine or Engine(settings, embedder=embedder)
+    app.state.reindex = ReindexRunner(app.state.engine)
 
     @app.get("/health", response_model=HealthResponse, tags=["ops"])
     def health() -> HealthResponse:

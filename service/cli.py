@@ -47,9 +47,10 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 def _register() -> None:
-    from service import cli_ingest, cli_search, cli_serve
+    from service import cli_ingest, cli_reindex, cli_search, cli_serve
 
     cli_ingest.register(app)
+    cli_reindex.register(app)
     cli_search.register(app)
     cli_serve.register(app)
 

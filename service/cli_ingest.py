@@ -16,7 +16,14 @@ from service.engine import Engine
 from service.progress import progress_reporter
 
 
-def run_ingest(ctx: typer.Context, config: Path, source: list[str] | None, full: bool, as_json: bool) -> RunReport:
+def run_ingest(
+    ctx: typer.Context,
+    config: Path,
+    source: list[str] | None,
+    full: bool,
+    as_json: bool,
+    kind: str = "ingest",
+) -> RunReport:
     """Shared by `ingest` and `reindex`: load the config, run the pipeline, print the report."""
     settings = settings_of(ctx)
     try:
@@ -34,7 +41,7 @@ def run_ingest(ctx: typer.Context, config: Path, source: list[str] | None, full:
     except ConfigError as exc:
         raise fail(f"{config}: {exc}") from exc
     with progress_reporter(enabled=not as_json and sys.stderr.isatty()) as progress:
-        report = engine.pipeline(progress=progress).run(pairs, full=full)
+        report = engine.pipeline(progress=progress).run(pairs, full=full, kind=kind)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -67,7 +74,13 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     ) -> None:
         """Read the configured sources into the index (unchanged documents are skipped)."""
-        report = run_ingest(ctx, config, source, full, as_json)
+        from ingest.reindex import ReindexBusyError, reindex_lock
+
+        try:
+            with reindex_lock(settings_of(ctx).home):
+                report = run_ingest(ctx, config, source, full, as_json)
+        except ReindexBusyError as exc:
+            raise fail(str(exc), 5) from exc
         raise typer.Exit(exit_code(report))
 
     @app.command()
@@ -89,6 +102,11 @@ def register(app: typer.Typer) -> None:
             f"contributions {counts['contributions']}"
         )
         snap = info["snapshot"]
-        typer.echo(f"snapshot: {snap['name'] if snap else 'none'}" + (f" ({snap['vectors']} vectors)" if snap else ""))
+        typer.echo(
+            f"snapshot: {snap['name'] if snap else 'none'}"
+            + (f" ({snap['vectors']} vectors)" if snap else "")
+        )
         for s in info["sources"]:
-            typer.echo(f"  {s['source']}: {s['documents']} documents, last sync {s['last_success_at']} ({s['status']})")
+            typer.echo(
+                f"  {s['source']}: {s['documents']} documents, last sync {s['last_success_at']} ({s['status']})"
+            )

@@ -31,7 +31,9 @@ def register(app: typer.Typer) -> None:
         kind: Annotated[list[str] | None, typer.Option("--kind")] = None,
         mode: Annotated[str, typer.Option("--mode", help="hybrid, bm25 or dense")] = "hybrid",
         user: Annotated[str | None, typer.Option("--as", help="search as this user")] = None,
-        groups: Annotated[str | None, typer.Option("--groups", help="the user's groups, comma separated")] = None,
+        groups: Annotated[
+            str | None, typer.Option("--groups", help="the user's groups, comma separated")
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Search the index as a user (anonymous unless --as/--groups)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from service.cli import settings_of
+from service.cli import fail, settings_of
 
 
 def register(app: typer.Typer) -> None:
@@ -16,6 +17,13 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port")] = 8000,
         workers_threads: Annotated[int, typer.Option("--threads", help="request threads")] = 16,
+        reindex_cron: Annotated[
+            str | None,
+            typer.Option("--reindex-cron", help='reindex on a cron schedule (UTC), e.g. "0 2 * * *"'),
+        ] = None,
+        config: Annotated[
+            Path | None, typer.Option("--config", "-c", help="sources TOML for scheduled and admin reindexes")
+        ] = None,
     ) -> None:
         """Serve the API and the search page."""
         import anyio.to_thread
@@ -24,7 +32,23 @@ def register(app: typer.Typer) -> None:
         from service.app import create_app
 
         settings = settings_of(ctx)
+        if config is not None:
+            settings = settings.model_copy(update={"reindex_config": config})
         application = create_app(settings)
+        if reindex_cron:
+            from connectors.config import ConfigError
+            from service.jobs import CronSchedule
+
+            try:
+                schedule = CronSchedule(reindex_cron, application.state.reindex, settings.reindex_config)
+            except ConfigError as exc:
+                raise fail(str(exc)) from exc
+            if settings.reindex_config is None:
+                raise fail("--reindex-cron needs --config FILE or WHOKNOWS_REINDEX_CONFIG")
+            schedule.start()
+            typer.echo(
+                f"reindex scheduled by cron {reindex_cron!r}; next run {schedule.next_run():%Y-%m-%d %H:%M} UTC"
+            )
         application.state.engine.snapshot()  # load the index before the first request
         application.state.engine.embedder  # noqa: B018 - load the model before the first request
 

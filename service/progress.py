@@ -13,7 +13,9 @@ def progress_reporter(enabled: bool) -> Iterator[Callable[[str, int], None] | No
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+    ) as bar:
         tasks = {
             "documents": bar.add_task("documents read: 0", total=None),
             "chunks_embedded": bar.add_task("chunks embedded: 0", total=None),

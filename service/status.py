@@ -26,8 +26,11 @@ def index_status(settings: Settings) -> dict[str, Any]:
         for r in store.db.execute("SELECT source, last_run_at, last_success_at, status FROM sync_state")
     }
     sources = [
-        {"source": name, "documents": docs.get(name, 0), **states.get(name, {"last_run_at": None,
-         "last_success_at": None, "status": None})}
+        {
+            "source": name,
+            "documents": docs.get(name, 0),
+            **states.get(name, {"last_run_at": None, "last_success_at": None, "status": None}),
+        }
         for name in sorted(set(docs) | set(states))
     ]
     return {"home": str(settings.home), "counts": store.counts(), "snapshot": snap, "sources": sources}

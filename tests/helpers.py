@@ -23,7 +23,9 @@ from connectors.config import SourceConfig
 class ListConnector:
     """A source whose documents are given in memory; `list_fails` simulates a failed listing."""
 
-    def __init__(self, name: str, docs: Sequence[SourceDocument | ConnectorFailure], list_fails: bool = False):
+    def __init__(
+        self, name: str, docs: Sequence[SourceDocument | ConnectorFailure], list_fails: bool = False
+    ):
         self.name = name
         self.docs = list(docs)
         self.list_fails = list_fails
@@ -65,7 +67,9 @@ def make_doc(
         version=content_version((title + text).encode()),
         acl=acl or Acl(public=True),
         contributions=[
-            Contribution(person=PersonRef(account=a, name=a), role=Role.AUTHOR, at=datetime(2026, 1, 1, tzinfo=UTC))
+            Contribution(
+                person=PersonRef(account=a, name=a), role=Role.AUTHOR, at=datetime(2026, 1, 1, tzinfo=UTC)
+            )
             for a in authors
         ],
     )

@@ -16,8 +16,12 @@ from ingest.pipeline import IngestPipeline
 from tests.helpers import CountingEmbedder, ListConnector, make_doc, source_config
 
 DOCS = [
-    ("backups", "Database backups", "Postgres snapshots are retained for 35 days in cold storage.\n\n"
-     "Restores use pg_restore with the clean flag."),
+    (
+        "backups",
+        "Database backups",
+        "Postgres snapshots are retained for 35 days in cold storage.\n\n"
+        "Restores use pg_restore with the clean flag.",
+    ),
     ("oncall", "On-call rota", "The platform team rotates pager duty weekly. Escalate after 15 minutes."),
     ("expenses", "Travel expenses", "Hotel costs up to 180 euros per night are reimbursed with receipts."),
     ("k8s", "Cluster upgrades", "Kubernetes node pools are upgraded one zone at a time with surge capacity."),
@@ -29,7 +33,9 @@ def build(tmp_path: Path, embedder, docs):  # type: ignore[no-untyped-def]
     counting = CountingEmbedder(embedder)
     store = Store(tmp_path)
     snapshots = SnapshotStore(tmp_path)
-    pipeline = IngestPipeline(store, snapshots, counting, VectorCache(tmp_path / "cache.sqlite", counting.dim))
+    pipeline = IngestPipeline(
+        store, snapshots, counting, VectorCache(tmp_path / "cache.sqlite", counting.dim)
+    )
     connector = ListConnector("hb", docs)
     return counting, store, snapshots, pipeline, connector
 
@@ -52,7 +58,9 @@ def test_second_ingest_embeds_nothing_and_edit_reembeds_only_that_document(tmp_p
     assert counting.passages == embedded_first
     assert second.snapshot == first.snapshot  # nothing changed, nothing republished
 
-    connector.docs[2] = make_doc("hb", "expenses", "Travel expenses", "Hotel costs up to 210 euros per night.")
+    connector.docs[2] = make_doc(
+        "hb", "expenses", "Travel expenses", "Hotel costs up to 210 euros per night."
+    )
     third = pipeline.run([(source_config("hb"), connector)])
     assert third.sources[0].documents_updated == 1
     assert third.sources[0].chunks_embedded == 1 == counting.passages - embedded_first
@@ -66,7 +74,9 @@ def test_deleted_document_leaves_every_leg(tmp_path, embedder):
     pipeline.run([(source_config("hb"), connector)])
     r = retriever(store, snaps, embedder)
     for mode in ("bm25", "dense", "hybrid"):
-        assert "hb:k8s" in [h.doc_id for h in r.search("kubernetes node pool upgrade", Principal(), mode=mode)]
+        assert "hb:k8s" in [
+            h.doc_id for h in r.search("kubernetes node pool upgrade", Principal(), mode=mode)
+        ]
     connector.docs = [d for d in connector.docs if d.doc_id != "hb:k8s"]
     report = pipeline.run([(source_config("hb"), connector)])
     assert report.sources[0].documents_deleted == 1
@@ -79,7 +89,9 @@ def test_deleted_document_leaves_every_leg(tmp_path, embedder):
 
 def test_restricted_document_reaches_only_its_group(tmp_path, embedder):
     docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
-    docs.append(make_doc("hb", SECRET[0], SECRET[1], SECRET[2], acl=Acl(public=False, groups=frozenset({"hr"}))))
+    docs.append(
+        make_doc("hb", SECRET[0], SECRET[1], SECRET[2], acl=Acl(public=False, groups=frozenset({"hr"})))
+    )
     _, store, snaps, pipeline, connector = build(tmp_path, embedder, docs)
     pipeline.run([(source_config("hb"), connector)])
     r = retriever(store, snaps, embedder)
@@ -99,8 +111,9 @@ def test_failed_listing_prunes_nothing_and_failures_keep_the_rest(tmp_path, embe
     docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
     _, store, _, pipeline, connector = build(tmp_path, embedder, docs)
     pipeline.run([(source_config("hb"), connector)])
-    broken = ListConnector("hb", [docs[0], ConnectorFailure(source="hb", path="x.pdf", error="x.pdf: corrupt")],
-                           list_fails=True)
+    broken = ListConnector(
+        "hb", [docs[0], ConnectorFailure(source="hb", path="x.pdf", error="x.pdf: corrupt")], list_fails=True
+    )
     report = pipeline.run([(source_config("hb"), broken)])
     rep = report.sources[0]
     assert rep.prune.startswith("skipped") and rep.documents_deleted == 0
@@ -128,7 +141,7 @@ def test_index_refuses_another_model(tmp_path, embedder):
 
 def test_damaged_snapshot_is_refused_and_previous_serves(tmp_path, embedder):
     docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
-    _, store, snaps, pipeline, connector = build(tmp_path, embedder, docs)
+    _, _store, snaps, pipeline, connector = build(tmp_path, embedder, docs)
     first = pipeline.run([(source_config("hb"), connector)]).snapshot
     connector.docs = connector.docs[:3]
     second = pipeline.run([(source_config("hb"), connector)]).snapshot
