@@ -141,8 +141,22 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: readers keep seeing the previous state until it commits."""
+        """A write transaction (a savepoint when nested): readers see the previous state until commit."""
         db = self.db
+        if db.in_transaction:  # nested: a savepoint inside the caller's transaction
+            name = f"sp{id(db) % 10_000}_{self._depth()}"
+            db.execute(f"SAVEPOINT {name}")
+            self._local.depth = self._depth() + 1
+            try:
+                yield db
+            except BaseException:
+                db.execute(f"ROLLBACK TO {name}")
+                db.execute(f"RELEASE {name}")
+                raise
+            finally:
+                self._local.depth = self._depth() - 1
+            db.execute(f"RELEASE {name}")
+            return
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -150,6 +164,9 @@ class Store:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def _depth(self) -> int:
+        return int(getattr(self._local, "depth", 0))
 
     # --- meta -----------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,15 +46,49 @@ class IngestPipeline:
     def run(
         self, sources: Sequence[tuple[SourceConfig, Connector]], full: bool = False, kind: str = "ingest"
     ) -> RunReport:
-        """Run every source in turn; a source that fails keeps its documents and its cursor."""
+        """Run every source, then publish; the store commits only once the new snapshot is live.
+
+        The whole run is one transaction with a savepoint per source: a source that fails is rolled
+        back alone (keeping its documents and cursor), and a run that dies or cannot write its
+        snapshot leaves both the store and the live snapshot as they were.
+        """
         started = time.perf_counter()
         report = RunReport()
         run_id = self._start_run(kind)
         changes = _Changes()
+        cursors: dict[str, str | None] = {}
         generation_before = self.store.generation()
-        for config, connector in sources:
-            report.sources.append(self._run_source(config, connector, full, changes))
-        report.snapshot = self._publish(generation_before, changes)
+        db = self.store.db
+        db.execute("BEGIN IMMEDIATE")
+        previous = self.snapshots.current_name()
+        try:
+            for config, connector in sources:
+                rep, ok = self._run_source(config, connector, full, changes)
+                report.sources.append(rep)
+                if ok:
+                    cursors[config.name] = connector.cursor
+            if changes.added or changes.removed:
+                self.store.bump_generation()
+            report.snapshot = self._publish(generation_before, changes)
+        except (OSError, SnapshotError, sqlite3.Error) as exc:
+            db.execute("ROLLBACK")
+            log.error("run rolled back, the previous index keeps serving: %s", exc)
+            report.error = f"nothing published: {exc}"
+            cursors = {}
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if previous is not None and report.snapshot != previous:
+                    self.snapshots.publish(previous)  # the vectors must not run ahead of the store
+                report.error, report.snapshot, cursors = f"commit failed: {exc}", previous, {}
+        for rep in report.sources:
+            if report.error is not None:
+                rep.status, rep.error = "failed", rep.error or report.error
+            self._save_state(rep, cursors.get(rep.name), rep.name in cursors)
         report.generation = self.store.generation()
         report.finish_status()
         report.duration_s = time.perf_counter() - started
@@ -64,11 +99,13 @@ class IngestPipeline:
 
     def _run_source(
         self, config: SourceConfig, connector: Connector, full: bool, changes: _Changes
-    ) -> SourceReport:
+    ) -> tuple[SourceReport, bool]:
+        """One source inside a savepoint; returns its report and whether it got through."""
         started = time.perf_counter()
         rep = SourceReport(name=config.name)
         since = None if full else self._cursor(config.name)
-        loaded_ok = False
+        mine = _Changes()
+        ok = False
         try:
             with self.store.transaction() as db:
                 if hasattr(connector, "directory_entries"):
@@ -81,24 +118,26 @@ class IngestPipeline:
                             good.append(entry)
                     rep.people = apply_directory(db, good)
                 else:
-                    self._load_documents(config, connector, since, rep, changes)
-                loaded_ok = True
+                    self._load_documents(config, connector, since, rep, mine)
+                    self._prune(config, connector, rep, mine)
+            ok = True
         except ConnectorError as exc:
             rep.status, rep.error = "failed", str(exc)
             log.error("source %s failed: %s", config.name, exc)
+        except sqlite3.Error:
+            raise
         except Exception as exc:  # a connector bug must not stop the other sources
             rep.status, rep.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("source %s failed", config.name)
-        if loaded_ok and not hasattr(connector, "directory_entries"):
-            self._prune(config, connector, rep, changes)
-        if loaded_ok:
+        if ok:
+            changes.removed.extend(mine.removed)
+            changes.added.extend(mine.added)
             if rep.failures and rep.status == "ok":
                 rep.status = "partial"
-            self._save_cursor(config.name, connector.cursor, rep)
         else:
-            self._save_state(config.name, rep)
+            rep.documents_added = rep.documents_updated = rep.documents_deleted = 0
         rep.duration_s = round(time.perf_counter() - started, 3)
-        return rep
+        return rep, ok
 
     def _load_documents(
         self,
@@ -110,7 +149,6 @@ class IngestPipeline:
     ) -> None:
         known = self.store.document_versions(config.name)
         pending: list[SourceDocument] = []
-        changed_any = False
         for item in connector.load(since):
             if isinstance(item, ConnectorFailure):
                 rep.failures.append(_failure_dict(item))
@@ -126,12 +164,10 @@ class IngestPipeline:
                 continue
             pending.append(item)
             if len(pending) >= self.batch_documents:
-                changed_any |= self._write_batch(pending, known, rep, changes)
+                self._write_batch(pending, known, rep, changes)
                 pending = []
         if pending:
-            changed_any |= self._write_batch(pending, known, rep, changes)
-        if changed_any:
-            self.store.bump_generation()
+            self._write_batch(pending, known, rep, changes)
 
     def _update_metadata(self, doc: SourceDocument, content: str, rep: SourceReport) -> None:
         """ACL, people, dates or URL changed but the text did not: no chunking, no embedding."""
@@ -214,10 +250,9 @@ class IngestPipeline:
             )
             log.warning("source %s: %s", config.name, rep.prune)
             return
-        with self.store.transaction() as db:
-            for doc_id in gone:
-                changes.removed.extend(self.store.delete_document(db, doc_id))
-            self.store.bump_generation()
+        db = self.store.db
+        for doc_id in gone:
+            changes.removed.extend(self.store.delete_document(db, doc_id))
         rep.documents_deleted = len(gone)
 
     # --- snapshot -------------------------------------------------------------------------------
@@ -262,24 +297,24 @@ class IngestPipeline:
         row = self.store.db.execute("SELECT cursor FROM sync_state WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
-    def _save_cursor(self, source: str, cursor: str | None, rep: SourceReport) -> None:
+    def _save_state(self, rep: SourceReport, cursor: str | None, advance: bool) -> None:
+        """Record the source's run; only a run that got through advances its cursor."""
         now = utc_now()
-        self.store.db.execute(
-            "INSERT INTO sync_state(source, cursor, last_run_at, last_success_at, status, report) "
-            "VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET cursor=excluded.cursor, "
-            "last_run_at=excluded.last_run_at, last_success_at=excluded.last_success_at, "
-            "status=excluded.status, report=excluded.report",
-            (source, cursor, now, now, rep.status, json.dumps(rep.as_dict())),
-        )
-
-    def _save_state(self, source: str, rep: SourceReport) -> None:
-        """A failed run keeps the old cursor, so the next run fetches the same changes again."""
-        self.store.db.execute(
-            "INSERT INTO sync_state(source, last_run_at, status, report) VALUES (?,?,?,?) "
-            "ON CONFLICT(source) DO UPDATE SET last_run_at=excluded.last_run_at, status=excluded.status, "
-            "report=excluded.report",
-            (source, utc_now(), rep.status, json.dumps(rep.as_dict())),
-        )
+        if advance:
+            self.store.db.execute(
+                "INSERT INTO sync_state(source, cursor, last_run_at, last_success_at, status, report) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET cursor=excluded.cursor, "
+                "last_run_at=excluded.last_run_at, last_success_at=excluded.last_success_at, "
+                "status=excluded.status, report=excluded.report",
+                (rep.name, cursor, now, now, rep.status, json.dumps(rep.as_dict())),
+            )
+        else:
+            self.store.db.execute(
+                "INSERT INTO sync_state(source, last_run_at, status, report) VALUES (?,?,?,?) "
+                "ON CONFLICT(source) DO UPDATE SET last_run_at=excluded.last_run_at, status=excluded.status, "
+                "report=excluded.report",
+                (rep.name, now, rep.status, json.dumps(rep.as_dict())),
+            )
 
     def _start_run(self, kind: str) -> int:
         cur = self.store.db.execute(

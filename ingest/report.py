@@ -36,6 +36,7 @@ class RunReport:
     snapshot: str | None = None
     generation: int = 0
     status: str = "ok"
+    error: str | None = None
     duration_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -44,13 +45,16 @@ class RunReport:
             "snapshot": self.snapshot,
             "generation": self.generation,
             "status": self.status,
+            "error": self.error,
             "duration_s": round(self.duration_s, 3),
         }
 
     def finish_status(self) -> str:
         """ok when every source was ok, failed when none got through, partial otherwise."""
         states = [s.status for s in self.sources]
-        if not states or all(s == "ok" for s in states):
+        if self.error is not None:
+            self.status = "failed"
+        elif not states or all(s == "ok" for s in states):
             self.status = "ok"
         elif all(s == "failed" for s in states):
             self.status = "failed"

@@ -2,26 +2,121 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.embedding import Embedder
+from service.auth import require_scope
 from service.engine import Engine
 from service.jobs import ReindexRunner
-from service.models import HealthResponse
+from service.limits import BodyLimitMiddleware, make_limiter, rate_limit
+from service.metrics import Metrics, MetricsMiddleware
+from service.routes_admin import router as admin_router
+from service.routes_documents import router as documents_router
+from service.routes_ops import router as ops_router
 from service.routes_search import router as search_router
 from service.settings import Settings
+from service.tokens import TokenStore
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+# The page loads nothing from elsewhere: no CDN, no inline script, no framing.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """nosniff and no referrer on every response."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper if scope["type"] == "http" else send)
+
+
+def _optional_router(name: str) -> APIRouter | None:
+    """Routers built beside this module (experts, ask) join as soon as their module exists."""
+    try:
+        module = importlib.import_module(f"service.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"service.{name}":
+            raise
+        log.warning("service.%s is not installed; its endpoints are off", name)
+        return None
+    router: APIRouter = module.router
+    return router
+
+
+def _include_api(app: FastAPI) -> None:
+    """Every API router behind the rate limit and its scope."""
+
+    def guarded(scope: str) -> list[Any]:
+        return [Depends(rate_limit), Depends(require_scope(scope))]
+
+    app.include_router(search_router, dependencies=guarded("search"))
+    app.include_router(documents_router, dependencies=guarded("search"))
+    for module, scope in (("routes_experts", "experts"), ("routes_ask", "ask")):
+        router = _optional_router(module)
+        if router is not None:
+            app.include_router(router, dependencies=guarded(scope))
+    app.include_router(admin_router, dependencies=guarded("admin"))
 
 
 def create_app(settings: Settings, engine: Engine | None = None, embedder: Embedder | None = None) -> FastAPI:
     """Build the app around one Engine; tests pass their own settings (and may share an engine)."""
     app = FastAPI(title="WhoKnows", version="0.1.0", description="Semantic intranet search and expert finder")
     app.state.settings = settings
-    app.state.engine = engine or Engine(settings, embedder=embedder)
-    app.state.reindex = ReindexRunner(app.state.engine)
+    app.state.engine = engine = engine or Engine(settings, embedder=embedder)
+    app.state.tokens = TokenStore(engine.store)
+    app.state.rate_limiter = make_limiter(settings)
+    app.state.metrics = metrics = Metrics(engine)
+    app.state.reindex = ReindexRunner(engine)
 
-    @app.get("/health", response_model=HealthResponse, tags=["ops"])
-    def health() -> HealthResponse:
-        return HealthResponse(status="ok")
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
-    app.include_router(search_router)
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+    app.include_router(ops_router)
+    _include_api(app)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> Response:
+        response = FileResponse(STATIC / "index.html", media_type="text/html")
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -58,11 +58,19 @@ class Engine:
             threading.Thread(target=self._load, args=(marker,), daemon=True, name="snapshot-load").start()
         return self._snapshot
 
+    @property
+    def loaded_snapshot(self) -> VectorSnapshot | None:
+        """The snapshot serving now, without looking for a newer one (for /ready and /metrics)."""
+        return self._snapshot
+
     def _load(self, marker: tuple[int, int] | None) -> None:
         try:
             snap = self.snapshots.load_current(self.embedder.model_name, self.embedder.dim)
         except SnapshotError as exc:
             log.error("keeping the previous index: %s", exc)
+            snap = self._snapshot
+        except Exception:  # e.g. a model mismatch: keep serving, and never leave `_loading` stuck
+            log.exception("keeping the previous index: loading the new snapshot failed")
             snap = self._snapshot
         with self._lock:
             self._snapshot, self._marker, self._loading = snap, marker, False

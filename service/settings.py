@@ -19,10 +19,14 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     user_header: str = "X-Forwarded-User"
     groups_header: str = "X-Forwarded-Groups"
+    # Proxy-authenticated users in one of these groups also get the admin scope (/admin/*, /metrics).
+    admin_groups: list[str] = Field(default_factory=lambda: ["whoknows-admins"])
+    # /metrics without the admin scope (its index totals count restricted documents too).
+    metrics_public: bool = False
     # Service limits
     max_query_chars: int = 2000
     max_k: int = 100
-    rate_limit_per_minute: int = 600
+    rate_limit_per_minute: int = 600  # per user, token or address; 0 turns the limit off
     max_body_bytes: int = 64 * 1024
     stale_after_hours: float = 36.0
     # Embedding
