@@ -16,7 +16,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index.schema import SCHEMA_VERSION
+from index.schema import SCHEMA_VERSION, VECTORS_COMPATIBLE_SINCE
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class SnapshotStore:
                 f"index at {path} was built with {manifest.model_name} ({manifest.dim}-d) but the query "
                 f"model is {model_name} ({dim}-d); rebuild the index with `whoknows reindex --full`"
             )
-        if manifest.schema_version != SCHEMA_VERSION:
+        if not VECTORS_COMPATIBLE_SINCE <= manifest.schema_version <= SCHEMA_VERSION:
             raise SnapshotError(
                 f"snapshot {path}: schema version {manifest.schema_version}, expected {SCHEMA_VERSION}"
             )

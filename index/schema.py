@@ -105,9 +105,25 @@ MIGRATIONS: list[str] = [
         report TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 2: API tokens for `Authorization: Bearer`; only a sha256 of each secret is kept.
+    """
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        groups TEXT NOT NULL DEFAULT '[]',
+        scopes TEXT NOT NULL DEFAULT '[]',
+        hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        last_used_at TEXT
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+# The oldest schema whose chunk row ids a vector snapshot still matches: migrations that leave
+# `chunks` alone (like 2) must not force a rebuild of the vectors.
+VECTORS_COMPATIBLE_SINCE = 1
 
 
 def migrate(db: sqlite3.Connection) -> int:
