@@ -45,6 +45,9 @@ class SentenceTransformerEmbedder:
     def __init__(self, model_path: Path | None = None, batch_size: int = 64, threads: int | None = None):
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bars on every start
 
         if threads:
             torch.set_num_threads(threads)
