@@ -1,0 +1,417 @@
+"""The `files` connector: a folder of PDF, HTML, Markdown and plain-text files, one document per file."""
+
+from __future__ import annotations
+
+import codecs
+import importlib
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectors.base import (
+    Acl,
+    ConnectorError,
+    ConnectorFailure,
+    Contribution,
+    DocId,
+    PersonRef,
+    Role,
+    Section,
+    SourceDocument,
+    content_version,
+    to_utc,
+)
+from connectors.config import ConfigError, SourceConfig, SourceContext
+
+_log = logging.getLogger(__name__)
+
+# Suffix -> "module:function". Parser modules import this one for the shared types below, so they are
+# loaded on first use (which also keeps pypdf out of a run over a folder of Markdown).
+PARSERS: dict[str, str] = {
+    ".pdf": "connectors.files_pdf:parse_pdf",
+    ".html": "connectors.files_html:parse_html",
+    ".htm": "connectors.files_html:parse_html",
+    ".md": "connectors.files_markdown:parse_markdown",
+    ".markdown": "connectors.files_markdown:parse_markdown",
+    ".txt": "connectors.files:parse_text",
+}
+MTIME_SLACK = timedelta(seconds=2)  # coarse filesystem timestamps (FAT keeps 2 s) and writes racing the scan
+BINARY_SNIFF_BYTES = 8192
+MAX_TITLE_CHARS = 300
+_MB = 1024 * 1024
+
+
+class FilesOptions(BaseModel):
+    """Options of a `files` source beside the common name, path and acl."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_file_mb: float = Field(default=20.0, gt=0)
+    # Globs on the relative posix path (see `glob_match`); None means every supported file.
+    include: tuple[str, ...] | None = Field(default=None, min_length=1)
+    exclude: tuple[str, ...] = ()
+    # Documents get `url_prefix + quoted relative path` instead of a file:// URL.
+    url_prefix: str | None = None
+
+
+class FileParseError(Exception):
+    """A file that cannot become a document; the message says why, the connector adds the file name."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What a parser may know about the file beside its bytes."""
+
+    rel_path: str
+    mtime: datetime
+
+    @property
+    def stem(self) -> str:
+        return PurePosixPath(self.rel_path).stem
+
+
+@dataclass
+class ParsedFile:
+    """A parser's answer; the connector adds ids, version, url, hierarchy and the default ACL."""
+
+    title: str
+    sections: list[Section]
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    people: list[tuple[PersonRef, Role]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    acl: Acl | None = None  # None: the source's default ACL
+
+
+Parser = Callable[[bytes, FileInfo], ParsedFile]
+
+
+class FilesConnector:
+    """Every supported file under one folder; ids are `<source>:<relative posix path>`."""
+
+    def __init__(self, name: str, root: Path, options: FilesOptions, acl: Acl) -> None:
+        self.name = name
+        self._root = root
+        self._options = options
+        self._acl = acl
+        self._cursor: str | None = None
+
+    @classmethod
+    def from_config(cls, config: SourceConfig, context: SourceContext) -> FilesConnector:
+        where = f"source {config.name!r}"
+        if config.path is None:
+            raise ConfigError(f"{where}: field 'path': required for type 'files' (the folder to read)")
+        root = config.path if config.path.is_absolute() else context.base_dir / config.path
+        if not root.exists():
+            raise ConfigError(f"{where}: field 'path': {root} does not exist")
+        if not root.is_dir():
+            raise ConfigError(f"{where}: field 'path': {root} is not a folder")
+        try:
+            options = FilesOptions.model_validate(config.options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = ".".join(str(p) for p in first["loc"]) or "options"
+            known = ", ".join(FilesOptions.model_fields)
+            raise ConfigError(f"{where}: option '{name}': {first['msg']} (options: {known})") from exc
+        return cls(config.name, root.resolve(), options, config.acl)
+
+    @property
+    def cursor(self) -> str | None:
+        return self._cursor
+
+    def list_ids(self) -> Iterator[DocId]:
+        for entry in self._walk():
+            if isinstance(entry, _WalkError):
+                raise ConnectorError(f"source {self.name!r}: cannot list {entry.rel_path}: {entry.message}")
+            if _name_is_utf8(entry):  # other names only ever yield failures, never documents
+                yield self._doc_id(entry)
+
+    def load(self, since: str | None = None) -> Iterator[SourceDocument | ConnectorFailure]:
+        started = datetime.now(UTC)
+        try:
+            threshold = None if since is None else to_utc(datetime.fromisoformat(since)) - MTIME_SLACK
+        except ValueError as exc:
+            raise ConnectorError(f"source {self.name!r}: cursor {since!r} is not an ISO-8601 time") from exc
+        for entry in self._walk():
+            if isinstance(entry, _WalkError):
+                yield ConnectorFailure(
+                    source=self.name,
+                    path=entry.rel_path,
+                    error=f"{entry.rel_path}: cannot read folder: {entry.message}",
+                )
+                continue
+            item = self._load_file(entry, threshold)
+            if item is not None:
+                yield item
+        self._cursor = started.isoformat()
+
+    def _walk(self) -> Iterator[str | _WalkError]:
+        """Selected files, sorted by name, depth first; hidden names and symlinked folders are skipped."""
+        pending = [""]
+        while pending:
+            rel_dir = pending.pop()
+            try:
+                with os.scandir(self._root / rel_dir) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                if not rel_dir:
+                    raise ConnectorError(
+                        f"source {self.name!r}: cannot read folder {self._root}: {exc.strerror or exc}"
+                    ) from exc
+                yield _WalkError(_printable(rel_dir), exc.strerror or str(exc))
+                continue
+            subdirs: list[str] = []
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append(rel)
+                    elif self._selected(rel) and entry.is_file():  # FIFOs, sockets, broken links: skipped
+                        yield rel
+                except OSError:
+                    _log.debug("files %s: cannot stat %r, skipped", self.name, rel)
+            pending.extend(reversed(subdirs))
+
+    def _selected(self, rel: str) -> bool:
+        if PurePosixPath(rel).suffix.lower() not in PARSERS:
+            return False
+        include = self._options.include
+        if include is not None and not any(glob_match(rel, p) for p in include):
+            return False
+        return not any(glob_match(rel, p) for p in self._options.exclude)
+
+    def _doc_id(self, rel: str) -> DocId:
+        return f"{self.name}:{rel}"
+
+    def _failure(self, rel: str, message: str) -> ConnectorFailure:
+        doc_id = self._doc_id(rel) if _name_is_utf8(rel) else None
+        shown = _printable(rel)
+        return ConnectorFailure(source=self.name, doc_id=doc_id, path=shown, error=f"{shown}: {message}")
+
+    def _load_file(self, rel: str, threshold: datetime | None) -> SourceDocument | ConnectorFailure | None:
+        if not _name_is_utf8(rel):
+            return self._failure(rel, "file name is not valid UTF-8")
+        path = self._root / rel
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            return self._failure(rel, f"cannot read file: {exc.strerror or exc}")
+        mtime = datetime.fromtimestamp(stat.st_mtime, UTC)
+        if threshold is not None and mtime < threshold:
+            return None
+        limit = int(self._options.max_file_mb * _MB)
+        if stat.st_size > limit:
+            return self._failure(rel, self._too_big(stat.st_size))
+        try:
+            with path.open("rb") as fh:
+                raw = fh.read(limit + 1)  # the file may have grown since stat
+        except OSError as exc:
+            return self._failure(rel, f"cannot read file: {exc.strerror or exc}")
+        if len(raw) > limit:
+            return self._failure(rel, self._too_big(len(raw)))
+        try:
+            parser = _parser_for(PurePosixPath(rel).suffix.lower())
+            return self._document(rel, raw, mtime, parser(raw, FileInfo(rel_path=rel, mtime=mtime)))
+        except FileParseError as exc:
+            return self._failure(rel, str(exc))
+        except Exception as exc:  # a parser bug or a hostile file must cost one file, not the run
+            _log.debug("files %s: %s failed", self.name, rel, exc_info=True)
+            return self._failure(rel, f"unexpected {type(exc).__name__}: {exc}")
+
+    def _too_big(self, size: int) -> str:
+        limit = f"{self._options.max_file_mb:g}"
+        return f"file is {size / _MB:.1f} MB, over the max_file_mb limit of {limit}"
+
+    def _document(self, rel: str, raw: bytes, mtime: datetime, parsed: ParsedFile) -> SourceDocument:
+        sections = [s for s in parsed.sections if s.text.strip()]
+        if not sections:
+            raise FileParseError("no text in any section")
+        updated_at = parsed.updated_at or mtime
+        people = dict.fromkeys(parsed.people)  # PersonRef is frozen: duplicates collapse, order stays
+        contributions = [Contribution(person=p, role=r, at=updated_at) for p, r in people]
+        title = " ".join(parsed.title.split())[:MAX_TITLE_CHARS] or PurePosixPath(rel).stem
+        if self._options.url_prefix is not None:
+            url = self._options.url_prefix.rstrip("/") + "/" + quote(rel)
+        else:
+            url = (self._root / rel).as_uri()
+        return SourceDocument(
+            doc_id=self._doc_id(rel),
+            source=self.name,
+            kind="doc",
+            title=title,
+            url=url,
+            sections=sections,
+            created_at=parsed.created_at,
+            updated_at=updated_at,
+            version=content_version(raw),
+            acl=parsed.acl if parsed.acl is not None else self._acl,
+            contributions=contributions,
+            tags=list(dict.fromkeys(t for t in parsed.tags if t)),
+            path=tuple(rel.split("/")[:-1]),
+        )
+
+
+@dataclass(frozen=True)
+class _WalkError:
+    rel_path: str
+    message: str
+
+
+def _parser_for(suffix: str) -> Parser:
+    module_name, _, attr = PARSERS[suffix].partition(":")
+    parser: Parser = getattr(importlib.import_module(module_name), attr)
+    return parser
+
+
+def _name_is_utf8(rel: str) -> bool:
+    """Names that are not UTF-8 arrive as surrogate escapes; they cannot be stored as ids."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(rel: str) -> str:
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def glob_match(rel_path: str, pattern: str) -> bool:
+    """fnmatch on the relative posix path, where `*` also crosses folders (`drafts/*` is a whole
+    subtree); a pattern without `/` also matches the bare file name; a leading `**/` may match nothing.
+    """
+    if fnmatchcase(rel_path, pattern):
+        return True
+    if "/" not in pattern:
+        return fnmatchcase(rel_path.rsplit("/", 1)[-1], pattern)
+    return pattern.startswith("**/") and glob_match(rel_path, pattern[3:])
+
+
+# --- helpers shared by the parsers ---------------------------------------------------------------
+
+# Line separators become newlines; Latin ligatures (common in PDF text) become letters so words match.
+_TRANSLATE = str.maketrans(
+    {"\r": "\n", "\x0b": "\n", "\x0c": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"}
+    | {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb06": "st"}
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
+_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_LINE_EDGES = re.compile(r" *\n *")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_NAME_SEPARATORS = re.compile(r"\s*[,;]\s*|\s+and\s+")
+_NAME_EMAIL = re.compile(r"(?P<name>[^<>]*?)\s*<(?P<email>[^<>\s]+@[^<>\s]+)>")
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+
+
+def normalise_text(text: str) -> str:
+    """NFC; control characters out; runs of spaces collapsed; at most one blank line between paragraphs."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").translate(_TRANSLATE))
+    text = _SPACES.sub(" ", _CONTROL.sub("", text))
+    return _BLANK_RUNS.sub("\n\n", _LINE_EDGES.sub("\n", text)).strip()
+
+
+def decode_text(raw: bytes) -> str:
+    """Strict UTF-8 (a BOM is dropped); binary, UTF-16 and blank files are errors."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileParseError("is UTF-16 encoded; only UTF-8 is supported")
+    if b"\x00" in raw[:BINARY_SNIFF_BYTES]:
+        raise FileParseError("binary content (NUL bytes), not text")
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = raw[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileParseError(f"is not valid UTF-8 (byte {exc.start + bom})") from None
+    if not text.strip():
+        raise FileParseError("empty document")
+    return text
+
+
+def parse_date(value: object) -> datetime | None:
+    """A UTC datetime from a YAML date, an ISO-8601 or RFC 2822 string; None for anything else."""
+    if isinstance(value, datetime):
+        return to_utc(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return to_utc(datetime.fromisoformat(text))
+    except ValueError:
+        pass
+    try:
+        return to_utc(parsedate_to_datetime(text))
+    except (TypeError, ValueError, IndexError):
+        _log.debug("not a date: %r", text)
+        return None
+
+
+def split_names(text: str) -> list[str]:
+    """`"A, B; C and D"` -> the four names."""
+    return [name for name in (n.strip() for n in _NAME_SEPARATORS.split(text)) if name]
+
+
+def person_from_string(text: str) -> PersonRef | None:
+    """`Name <email>` -> account=email; a bare email -> account=email; a name -> account=the name."""
+    text = " ".join(text.split())
+    if not text:
+        return None
+    match = _NAME_EMAIL.fullmatch(text)
+    if match:
+        return PersonRef(account=match["email"], name=match["name"] or None, email=match["email"])
+    if _EMAIL.fullmatch(text):
+        return PersonRef(account=text, email=text)
+    return PersonRef(account=text, name=text)
+
+
+def string_list(value: object, what: str) -> list[str]:
+    """A list of strings from a comma-separated string or a list of scalars."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [s.strip() for s in value.split(",") if s.strip()]
+    if isinstance(value, list | tuple) and all(v is None or isinstance(v, str | int | float) for v in value):
+        return [s for s in (str(v).strip() for v in value if v is not None) if s]
+    raise FileParseError(f"{what} must be a string or a list of strings, got {value!r:.80}")
+
+
+def acl_from_mapping(value: object) -> Acl:
+    """A document's own ACL; anything unclear is an error rather than a guess (never public by mistake)."""
+    if not isinstance(value, dict):
+        raise FileParseError(f"acl must be a mapping of public/users/groups, got {value!r:.80}")
+    unknown = sorted(str(k) for k in value if k not in ("public", "users", "groups"))
+    if unknown:
+        raise FileParseError(f"acl has unknown keys {unknown} (known: public, users, groups)")
+    public = value.get("public", False)
+    if isinstance(public, str) and public.strip().lower() in _TRUE | _FALSE:
+        public = public.strip().lower() in _TRUE
+    if not isinstance(public, bool):
+        raise FileParseError(f"acl public must be true or false, got {public!r:.80}")
+    return Acl(
+        public=public,
+        users=frozenset(string_list(value.get("users"), "acl users")),
+        groups=frozenset(string_list(value.get("groups"), "acl groups")),
+    )
+
+
+def parse_text(raw: bytes, info: FileInfo) -> ParsedFile:
+    """Plain text: one section; the first line is the title when it is short."""
+    text = normalise_text(decode_text(raw))
+    if not text:
+        raise FileParseError("empty document")
+    first = text.split("\n", 1)[0].strip()
+    return ParsedFile(title=first if len(first) < 120 else info.stem, sections=[Section(text=text)])
