@@ -11,10 +11,12 @@ from bs4.element import NavigableString, PageElement, PreformattedString, Script
 
 from connectors.base import PersonRef, Role, Section
 from connectors.files import (
-    BINARY_SNIFF_BYTES,
     FileInfo,
-    FileParseError,
     ParsedFile,
+)
+from connectors.files_text import (
+    BINARY_SNIFF_BYTES,
+    FileParseError,
     acl_from_mapping,
     decode_text,
     normalise_text,

@@ -11,8 +11,10 @@ from langchain_text_splitters import MarkdownHeaderTextSplitter
 from connectors.base import PersonRef, Role, Section
 from connectors.files import (
     FileInfo,
-    FileParseError,
     ParsedFile,
+)
+from connectors.files_text import (
+    FileParseError,
     acl_from_mapping,
     decode_text,
     normalise_text,

@@ -15,8 +15,10 @@ from pypdf.errors import DependencyError
 from connectors.base import PersonRef, Role, Section, to_utc
 from connectors.files import (
     FileInfo,
-    FileParseError,
     ParsedFile,
+)
+from connectors.files_text import (
+    FileParseError,
     normalise_text,
     person_from_string,
     split_names,

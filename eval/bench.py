@@ -1,0 +1,159 @@
+"""`make bench`: ingest throughput and memory, reindex cost when little changed, and the search load test.
+
+Everything runs through the `whoknows` command in child processes, on public data read in place from
+../shared/data (scifact abstracts are written out as text files into a scratch folder, never into the
+project), with a fresh home per scenario so no cache helps the full ingest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO / ".." / "shared" / "data").resolve()
+
+
+def run_whoknows(home: Path, *args: str) -> tuple[dict[str, Any], float, int]:
+    """Run one command; returns its JSON report, wall seconds, and the child's peak RSS in MB."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WHOKNOWS_HOME": str(home)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "service.cli", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"whoknows {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return json.loads(proc.stdout), wall, max(peak, before) // 1024
+
+
+def totals(report: dict[str, Any]) -> dict[str, int]:
+    keys = ("documents_added", "documents_updated", "documents_unchanged", "documents_deleted", "chunks_embedded")
+    out = {k: sum(s[k] for s in report["sources"]) for k in keys}
+    out["failures"] = sum(len(s["failures"]) for s in report["sources"])
+    return out
+
+
+def write_scifact(folder: Path, limit: int | None = None) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with (SHARED / "scifact_beir" / "corpus.jsonl").open() as fh:
+        for line in fh:
+            doc = json.loads(line)
+            title = " ".join(doc["title"].split())
+            (folder / f"{doc['_id']}.md").write_text(f"---\ntitle: {json.dumps(title)}\n---\n{doc['text']}\n")
+            count += 1
+            if limit and count >= limit:
+                break
+    return count
+
+
+def sources_file(path: Path, entries: list[tuple[str, Path]]) -> Path:
+    body = "".join(
+        f'[[sources]]\nname = "{name}"\ntype = "files"\npath = "{folder}"\nacl = {{ public = true }}\n\n'
+        for name, folder in entries
+    )
+    path.write_text(body)
+    return path
+
+
+def bench_throughput(scratch: Path) -> None:
+    """Issue 2: chunks per second and peak memory on real PDFs plus the Confluence export."""
+    config = sources_file(
+        scratch / "throughput.toml",
+        [("pdfs", SHARED / "pdfs_real"), ("confluence", SHARED / "confluence_html_export_varlab")],
+    )
+    report, wall, peak = run_whoknows(scratch / "home-throughput", "ingest", "--config", str(config))
+    t = totals(report)
+    pipeline_s = report["duration_s"]
+    print("## Ingest throughput: pdfs_real + confluence_html_export_varlab (files connector)")
+    print(f"documents {t['documents_added']}, chunks embedded {t['chunks_embedded']}, failures {t['failures']}")
+    print(
+        f"pipeline {pipeline_s:.1f} s ({t['chunks_embedded'] / pipeline_s:.1f} chunks/s), "
+        f"command wall {wall:.1f} s, peak RSS {peak} MB"
+    )
+
+
+def bench_reindex(scratch: Path, changed_share: float = 0.01) -> None:
+    """Issue 8: full ingest, a reindex with nothing changed, and one with 1% of documents changed."""
+    corpus = scratch / "scifact-docs"
+    n = write_scifact(corpus)
+    config = sources_file(
+        scratch / "reindex.toml", [("scifact", corpus), ("confluence", SHARED / "confluence_html_export_varlab")]
+    )
+    home = scratch / "home-reindex"
+    full, full_wall, peak = run_whoknows(home, "reindex", "--config", str(config))
+    ft = totals(full)
+    docs = ft["documents_added"]
+    print(f"\n## Reindex: scifact as {n} Markdown files + Confluence export ({docs} documents)")
+    print(
+        f"full ingest: {full['duration_s']:.1f} s pipeline ({full_wall:.1f} s wall), "
+        f"{ft['chunks_embedded']} chunks embedded ({ft['chunks_embedded'] / full['duration_s']:.1f}/s), "
+        f"peak RSS {peak} MB"
+    )
+    same, same_wall, _ = run_whoknows(home, "reindex", "--config", str(config))
+    st = totals(same)
+    share = same["duration_s"] / full["duration_s"]
+    print(
+        f"nothing changed: {same['duration_s']:.2f} s pipeline ({same_wall:.1f} s wall) = {share:.1%} of full "
+        f"(target <= 5%); {st['chunks_embedded']} chunks embedded"
+    )
+    files = sorted(corpus.iterdir())
+    step = max(1, int(1 / changed_share))
+    touched = files[::step]
+    for f in touched:
+        f.write_text(f.read_text() + "\nErratum: a correction was added to this abstract after review.\n")
+    changed, changed_wall, _ = run_whoknows(home, "reindex", "--config", str(config))
+    ct = totals(changed)
+    per_chunk = full["duration_s"] / max(1, ft["chunks_embedded"])
+    budget = 0.05 * full["duration_s"] + per_chunk * ct["chunks_embedded"]
+    print(
+        f"{len(touched)} documents changed ({len(touched) / docs:.1%}): {changed['duration_s']:.2f} s pipeline "
+        f"({changed_wall:.1f} s wall), {ct['documents_updated']} updated, {ct['chunks_embedded']} chunks embedded; "
+        f"target <= 5% of full + their embedding = {budget:.2f} s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=["throughput", "reindex", "load"], default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="whoknows-bench-"))
+    try:
+        if args.only in (None, "throughput"):
+            bench_throughput(scratch)
+        if args.only in (None, "reindex"):
+            bench_reindex(scratch)
+        if args.only in (None, "load"):
+            try:
+                from eval import load_test
+            except ImportError:
+                print("\n(load test not available)")
+            else:
+                load_test.main([])
+    finally:
+        if args.keep:
+            print(f"scratch kept at {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
