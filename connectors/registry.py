@@ -13,6 +13,7 @@ Factory = Callable[[SourceConfig, SourceContext], Connector]
 # type -> "module:factory". Imported lazily so a run only loads the parsers it needs.
 CONNECTOR_TYPES: dict[str, str] = {
     "files": "connectors.files:FilesConnector.from_config",
+    "mediawiki": "connectors.mediawiki:MediaWikiConnector.from_config",
 }
 
 
