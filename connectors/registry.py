@@ -14,6 +14,8 @@ Factory = Callable[[SourceConfig, SourceContext], Connector]
 CONNECTOR_TYPES: dict[str, str] = {
     "files": "connectors.files:FilesConnector.from_config",
     "mediawiki": "connectors.mediawiki:MediaWikiConnector.from_config",
+    "stackexchange": "connectors.stackexchange:StackExchangeConnector.from_config",
+    "discourse": "connectors.discourse:DiscourseConnector.from_config",
 }
 
 

@@ -61,6 +61,18 @@ def is_trusted_proxy(settings: Settings, host: str | None) -> bool:
     return any(address in net for net in _networks(tuple(settings.trusted_proxies)))
 
 
+def identity_sources(settings: Settings, tokens: TokenStore) -> list[str]:
+    """How callers can be identified; empty means nobody could use the service."""
+    out = []
+    if settings.anonymous:
+        out.append("anonymous")
+    if settings.trusted_proxies:
+        out.append("proxy")
+    if tokens.active_count():
+        out.append("tokens")
+    return out
+
+
 def _clean(value: str) -> str | None:
     value = value.strip()
     if not value or len(value) > MAX_HEADER_NAME or any(ord(ch) < 32 for ch in value):

@@ -47,18 +47,34 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 def _register() -> None:
-    from service import cli_ingest, cli_reindex, cli_search, cli_serve
+    from service import (
+        cli_ask,
+        cli_eval,
+        cli_ingest,
+        cli_people,
+        cli_reindex,
+        cli_search,
+        cli_serve,
+        cli_tokens,
+    )
 
+    cli_ask.register(app)
+    cli_eval.register(app)
     cli_ingest.register(app)
+    cli_people.register(app)
     cli_reindex.register(app)
     cli_search.register(app)
     cli_serve.register(app)
+    cli_tokens.register(app)
 
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model ships in a package; never reach for a hub
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # torch and faiss each bring an OpenMP runtime whose idle threads spin; with both spinning, a dense
+    # query on 2 cores took 20x longer. Read when the runtimes load, so it is set before any import.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _register()
     app()
 

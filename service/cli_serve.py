@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from service.auth import identity_sources
 from service.cli import fail, settings_of
 
 
@@ -35,6 +36,12 @@ def register(app: typer.Typer) -> None:
         if config is not None:
             settings = settings.model_copy(update={"reindex_config": config})
         application = create_app(settings)
+        if not identity_sources(settings, application.state.tokens):
+            raise fail(
+                "no identity source: anonymous access is off (WHOKNOWS_ANONYMOUS=false), no trusted proxy is "
+                "configured (WHOKNOWS_TRUSTED_PROXIES) and the store holds no API token "
+                "(`whoknows tokens create`); nobody could use this server"
+            )
         if reindex_cron:
             from connectors.config import ConfigError
             from service.jobs import CronSchedule
@@ -57,4 +64,6 @@ def register(app: typer.Typer) -> None:
 
         application.router.on_startup.append(_limit_threads)
         typer.echo(f"WhoKnows serving {settings.home} on http://{host}:{port}")
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        # proxy_headers off: the peer address must be the TCP peer, or X-Forwarded-For could pass a
+        # client off as the trusted proxy (service/auth.py decides what to trust).
+        uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)

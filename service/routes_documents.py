@@ -52,6 +52,7 @@ class SourceModel(BaseModel):
     last_success_at: str | None
     status: str | None
     failures: int
+    kinds: dict[str, int]
 
 
 class IndexFreshness(BaseModel):
@@ -127,5 +128,5 @@ def list_sources(request: Request, principal: Principal = Depends(principal_from
     return SourcesResponse(
         sources=[SourceModel(**vars(s)) for s in states],
         documents=sum(s.documents for s in states),
-        index=freshness(last_indexed_at(engine.store), engine.settings.stale_after_hours),
+        index=freshness(last_indexed_at(engine.store), request.app.state.settings.stale_after_hours),
     )

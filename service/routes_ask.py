@@ -1,0 +1,110 @@
+"""POST /ask and POST /ask/stream (Server-Sent Events): grounded answers within the caller's ACL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from index.acl import Principal
+from service.ask import Asker, answer_dict, build_asker
+from service.auth import principal_from_request
+
+router = APIRouter()
+MAX_K = 20
+
+
+class AskRequest(BaseModel):
+    question: Annotated[str, Field(min_length=1, description="a question in plain words")]
+    k: Annotated[int, Field(ge=1, le=MAX_K, description="documents to draw passages from")] = 5
+
+
+class CitationModel(BaseModel):
+    n: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    url: str | None
+    source: str
+    kind: str
+    heading: str
+    page: int | None
+    quote: str
+
+
+class ExpertModel(BaseModel):
+    person_id: str
+    name: str
+    team: str | None = None
+    title: str | None = None
+    score: float = 0.0
+    why: str = ""
+
+
+class AnswerResponse(BaseModel):
+    question: str
+    answer: str
+    mode: str = Field(description="extractive or generative")
+    confident: bool
+    score: float = Field(description="score of the best evidence sentence")
+    citations: list[CitationModel]
+    experts: list[ExpertModel]
+    fallback_reason: str | None = Field(description="why a configured language model was not used")
+    removed_citations: list[int] = Field(description="citation numbers the model invented, removed")
+    warnings: list[str]
+    took_ms: float
+
+
+def asker_of(request: Request) -> Asker:
+    """One Asker per app, built on first use (the model client and expert finder are reused)."""
+    asker: Asker | None = getattr(request.app.state, "asker", None)
+    if asker is None:
+        asker = request.app.state.asker = build_asker(request.app.state.engine, request.app.state.settings)
+    return asker
+
+
+def _checked(request: Request, body: AskRequest) -> str:
+    limit = request.app.state.settings.max_query_chars
+    if len(body.question) > limit:
+        raise HTTPException(422, f"question is {len(body.question)} characters long; the limit is {limit}")
+    if not body.question.strip():
+        raise HTTPException(422, "question is empty")
+    return body.question
+
+
+@router.post("/ask", response_model=AnswerResponse, tags=["answers"])
+async def ask(
+    request: Request, body: AskRequest, principal: Principal = Depends(principal_from_request)
+) -> AnswerResponse:
+    question = _checked(request, body)
+    started = time.perf_counter()
+    answer = await asker_of(request).answer(question, principal, body.k)
+    took = round((time.perf_counter() - started) * 1000, 2)
+    return AnswerResponse.model_validate({**answer_dict(answer), "took_ms": took})
+
+
+@router.post(
+    "/ask/stream",
+    tags=["answers"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "sources, delta…, done | error"}},
+)
+async def ask_stream(
+    request: Request, body: AskRequest, principal: Principal = Depends(principal_from_request)
+) -> StreamingResponse:
+    question = _checked(request, body)
+    asker = asker_of(request)
+
+    async def events() -> AsyncIterator[bytes]:
+        async for event in asker.stream(question, principal, body.k):
+            yield event.encode()
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
