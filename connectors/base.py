@@ -124,6 +124,25 @@ class SourceDocument(BaseModel):
         return h.hexdigest()
 
 
+class DirectoryPerson(BaseModel):
+    """A person as the people directory states them: the authority for names, teams and account links."""
+
+    model_config = ConfigDict(frozen=True)
+
+    person_id: str
+    name: str
+    emails: tuple[str, ...] = ()
+    team: str | None = None
+    title: str | None = None
+    timezone: str | None = None
+    manager: str | None = None
+    active: bool = True
+    mentor_opt_in: bool = False
+    mentor_capacity: int | None = None
+    accounts: tuple[tuple[str, str], ...] = ()  # (source name, account on that source)
+    groups: tuple[str, ...] = ()
+
+
 class ConnectorFailure(BaseModel):
     """A document that could not be read. The run records it and goes on."""
 

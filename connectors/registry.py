@@ -16,6 +16,8 @@ CONNECTOR_TYPES: dict[str, str] = {
     "mediawiki": "connectors.mediawiki:MediaWikiConnector.from_config",
     "stackexchange": "connectors.stackexchange:StackExchangeConnector.from_config",
     "discourse": "connectors.discourse:DiscourseConnector.from_config",
+    "people": "connectors.people:PeopleDirectory.from_config",
+    "mbox": "connectors.mbox:MboxConnector.from_config",
 }
 
 

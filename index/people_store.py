@@ -7,9 +7,8 @@ import re
 import sqlite3
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from connectors.base import PersonRef, SourceDocument
+from connectors.base import DirectoryPerson, PersonRef, SourceDocument
 from index.store import iso
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -34,22 +33,7 @@ def clean_email(value: str | None) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class DirectoryEntry:
-    """A person as the directory states them: the authority for names, teams and account links."""
-
-    person_id: str
-    name: str
-    emails: tuple[str, ...] = ()
-    team: str | None = None
-    title: str | None = None
-    timezone: str | None = None
-    manager: str | None = None
-    active: bool = True
-    mentor_opt_in: bool = False
-    mentor_capacity: int | None = None
-    accounts: tuple[tuple[str, str], ...] = ()  # (source, account)
-    groups: tuple[str, ...] = ()
+DirectoryEntry = DirectoryPerson
 
 
 class IdentityResolver:
