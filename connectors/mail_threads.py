@@ -26,7 +26,9 @@ _ASCTIME = re.compile(r"([A-Z][a-z]{2}) +(\d{1,2}) (\d{1,2}):(\d{2})(?::(\d{2}))
 _LOOSE_DATE = re.compile(r"\d{1,2} [A-Za-z]{3} \d{4} \d{1,2}:\d{2}(?::\d{2})?(?: [+-]\d{4})?")
 _MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
 _ATTRIBUTION_VERB = re.compile(
-    r"\b(wrote|writes|schrieb|escribió|a écrit|ha scritto|scripsit|skrev|napisał|пишет|写道)\b\W*$", re.I
+    r"\b(wrote|writes|schrieb|escribió|a écrit|ha scritto|scripsit|skrev|napisał|пишет|写道)\b\W*$"
+    r"|\b(schrieb|escribió|a écrit|ha scritto)\b.*:\s*$",
+    re.I,
 )
 _ATTRIBUTION_OPENER = re.compile(r"^(On|Am|Le|El|Il|Op|Em|W dniu|В|\?)\s.*\d")
 _CUT_MARKERS = re.compile(
@@ -35,6 +37,9 @@ _CUT_MARKERS = re.compile(
 _FOOTER_HINT = re.compile(r"mailing list|listinfo|unsubscribe|^From:\s|^De:\s|^Von:\s", re.I)
 _HTML_DELETED = re.compile(r"^\s*\[\[alternative HTML version deleted\]\]\s*$", re.I)
 _BLANKS = re.compile(r"\n{3,}")
+_HEADERISH = re.compile(r"^[^\s:][^:]{0,25}:\s?\S")  # "Sent: ...", "Van: ...", "??????: ..."
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
+_QUOTED = re.compile(r"^[ \t]*>")
 _SIGNATURE_MAX_LINES = 15
 
 
@@ -146,16 +151,19 @@ def decode_words(text: str) -> str:
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Bytes in a declared charset; a missing, unknown or ASCII label tries UTF-8, then Latin-1."""
+    """Bytes in their declared charset. A missing, unknown or wrong label: UTF-8 when the bytes hold UTF-8
+    sequences (bad bytes replaced), else Latin-1 (any byte is a Latin-1 character). Never raises."""
     label = (charset or "").strip().lower()
     if label and label not in ("us-ascii", "ascii", "unknown-8bit", "x-unknown"):
         try:
-            return data.decode(label, "replace")
-        except LookupError:
+            return data.decode(label)
+        except (LookupError, UnicodeDecodeError):
             pass
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
+        if _UTF8_SEQUENCE.search(data):
+            return data.decode("utf-8", "replace")
         return data.decode("latin-1")
 
 
@@ -235,49 +243,73 @@ def body_text(msg: Message) -> str:
 
 
 def own_words(body: str) -> str:
-    """The sender's own words: quoted lines (`>`), the "On ... wrote:" line above them, the signature
-    after `-- `, list footers, scrubbed-attachment notes and Outlook's "Original Message" tail removed."""
-    lines = body.replace("\r\n", "\n").split("\n")
-    lines = _cut_tail(lines)
+    """The sender's own words: quoted lines (`>`, and `|` after an attribution), the "On ... wrote:" line
+    above them, a top-posted original below one, the signature after `-- `, list footers,
+    scrubbed-attachment notes and Outlook's "Original Message" tail removed."""
+    lines = _cut_tail(body.replace("\r\n", "\n").split("\n"))
     kept: list[str] = []
+    quoting = pipe_style = False
     for i, line in enumerate(lines):
         if line.startswith(">From "):  # mboxo escaping, not a quote
             kept.append(line[1:])
-        elif line.startswith(">"):
-            if i == 0 or not lines[i - 1].startswith(">"):
+            quoting = False
+        elif _QUOTED.match(line) or (line.startswith("|") and (pipe_style or quoting)):
+            if not quoting:
                 _drop_attribution(kept)
-        elif not _HTML_DELETED.match(line):
-            kept.append(line.rstrip())
+            quoting = True
+        elif line.startswith("|") and _drop_attribution(kept):
+            quoting = pipe_style = True  # "| " quoting, as some long-time list members write
+        elif _is_top_post(lines, i):
+            if kept and _ATTRIBUTION_OPENER.match(kept[-1].strip()):
+                kept.pop()
+            break  # everything below "On ... wrote:" is the original, not quoted line by line
+        else:
+            quoting = False
+            if not _HTML_DELETED.match(line):
+                kept.append(line.rstrip())
     kept = _drop_signature(kept)
     return _BLANKS.sub("\n\n", "\n".join(kept)).strip()
+
+
+def _is_top_post(lines: list[str], i: int) -> bool:
+    line = lines[i].strip()
+    if not _ATTRIBUTION_VERB.search(line) or _QUOTED.match(lines[i]):
+        return False
+    if not (_ATTRIBUTION_OPENER.match(line) or re.search(r"<|@| at |\d{1,2}:\d{2}", line)):
+        return False
+    following = next((x for x in lines[i + 1 :] if x.strip()), None)
+    return following is not None and not _QUOTED.match(following) and not following.startswith("|")
 
 
 def _cut_tail(lines: list[str]) -> list[str]:
     for i, line in enumerate(lines):
         if _CUT_MARKERS.match(line.strip()):
             return lines[:i]
-        if re.match(r"^_{10,}\s*$", line) and any(_FOOTER_HINT.search(x) for x in lines[i + 1 : i + 4]):
-            return lines[:i]
+        if re.match(r"^_{10,}\s*$", line):
+            after = lines[i + 1 : i + 4]
+            if any(_FOOTER_HINT.search(x) for x in after) or all(_HEADERISH.match(x) for x in after[:2]):
+                return lines[:i]  # a list footer, or Outlook's copy of the original's headers
     return lines
 
 
-def _drop_attribution(kept: list[str]) -> None:
+def _drop_attribution(kept: list[str]) -> bool:
     """Remove the attribution above a quote block: up to 3 lines, joined, that name a writer or a date."""
     end = len(kept)
     while end and not kept[end - 1].strip():
         end -= 1
     if end == 0 or len(kept) - end > 2:
-        return
+        return False
     for size in (1, 2, 3):
         start = end - size
         if start < 0 or not kept[start].strip():
-            return
+            return False
         joined = " ".join(x.strip() for x in kept[start:end])
         if _is_attribution(joined):
             if start > 0 and _ATTRIBUTION_OPENER.match(kept[start - 1].strip()) and size < 3:
                 start -= 1  # "On Tue, 2 Jan 2024 at 10:00," / "John <j@x> wrote:"
             del kept[start:]
-            return
+            return True
+    return False
 
 
 def _is_attribution(text: str) -> bool:

@@ -1,259 +1,310 @@
-"""Mailing-list archives (type = "mbox"): threads rebuilt from Message-ID, In-Reply-To and References."""
+"""The `mbox` connector: a mailing-list archive (an .mbox file or a folder of them), one document per thread."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import mailbox
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.header import decode_header, make_header
-from email.message import Message
-from email.utils import getaddresses, parsedate_to_datetime
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
-from bs4 import BeautifulSoup
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import (
+    Acl,
     ConnectorError,
     ConnectorFailure,
     Contribution,
+    DocId,
     PersonRef,
     Role,
     Section,
     SourceDocument,
+    content_version,
     to_utc,
 )
 from connectors.config import ConfigError, SourceConfig, SourceContext
+from connectors.mail_threads import (
+    _EMAIL_BUGS,
+    MailMessage,
+    MessageError,
+    Thread,
+    build_threads,
+    clean_subject,
+    parse_message,
+)
 
-_MSGID = re.compile(r"<([^<>\s]+)>")
-_SUBJECT_NOISE = re.compile(r"^\s*((re|fwd?|aw|sv)\s*:\s*|\[[^\]]{1,40}\]\s*)+", re.IGNORECASE)
-_ATTRIBUTION = re.compile(r"^(on .{0,200}wrote:|.{0,120} (wrote|writes):)\s*$", re.IGNORECASE)
-_FOOTER = re.compile(r"^_{5,}\s*$")
-_REAL_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_log = logging.getLogger(__name__)
+
+# A real mbox separator ends with an asctime date ("From a@b  Tue Jan  2 13:59:13 2024"); a body line
+# that merely starts with "From " (pipermail does not escape them) does not.
+_FROM_LINE = re.compile(
+    r"^From \S.*\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b.*\b\d{1,2}:\d{2}(:\d{2})?\b.*\d{4}\s*$", re.I
+)
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+:[ \t]")
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9._@+=$-]")
+_MID_IN_RAW = re.compile(rb"^message-id:[ \t]*<([^<>\s]+)>", re.I | re.M)
+_MAX_ID = 150
+
+
+class MboxOptions(BaseModel):
+    """Options of an `mbox` source beside the common name, acl and `path` (a file or a folder)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject_prefix: str | None = None  # e.g. "[R-pkg-devel]"; a leading [tag] is stripped anyway
+    # Thread links: "{message_id}" in it is replaced by the root's Message-ID (URL-quoted), else appended.
+    url_base: str | None = None
+    list_name: str | None = None  # path/tag of every thread; default: the List-Id, else the file name
+    pattern: str = "*.mbox"  # files taken from a folder (recursively, sorted)
+    max_message_mb: float = Field(default=25.0, gt=0)
 
 
 @dataclass
-class Mail:
-    """One parsed message."""
+class MboxScan:
+    """Every message of the archive (one copy per Message-ID) and what could not be read."""
 
-    msgid: str
-    parents: list[str]
-    subject: str
-    sender: PersonRef | None
-    date: datetime | None
-    body: str
-    own_text: str
-
-
-@dataclass
-class Thread:
-    root: Mail
-    messages: list[Mail] = field(default_factory=list)
-
-
-def _header(msg: Message, name: str) -> str:
-    value = msg.get(name)
-    if value is None:
-        return ""
-    try:
-        return str(make_header(decode_header(str(value)))).strip()
-    except (UnicodeDecodeError, LookupError, ValueError):
-        return str(value).strip()
-
-
-def _body(msg: Message) -> str:
-    """The plain-text body; HTML-only messages become text; unknown charsets never crash."""
-    parts = list(msg.walk()) if msg.is_multipart() else [msg]
-    for wanted in ("text/plain", "text/html"):
-        for part in parts:
-            if part.get_content_type() != wanted or part.get_filename():
-                continue
-            payload = part.get_payload(decode=True)
-            if not isinstance(payload, bytes):
-                continue
-            charset = part.get_content_charset() or "utf-8"
-            try:
-                text = payload.decode(charset, errors="replace")
-            except LookupError:
-                text = payload.decode("latin-1", errors="replace")
-            if wanted == "text/html":
-                text = BeautifulSoup(text, "lxml").get_text("\n")
-            return text.replace("\r\n", "\n")
-    return ""
-
-
-def own_words(body: str) -> str:
-    """The sender's own words: quotes, attribution lines, signatures and list footers removed."""
-    kept: list[str] = []
-    for line in body.split("\n"):
-        if line.rstrip() == "--" or _FOOTER.match(line):
-            break
-        if line.lstrip().startswith(">") or _ATTRIBUTION.match(line.strip()):
-            continue
-        kept.append(line.rstrip())
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
-
-
-def _sender(msg: Message) -> PersonRef | None:
-    raw = _header(msg, "From")
-    pairs = getaddresses([raw])
-    if not pairs:
-        return None
-    name, address = pairs[0]
-    paren = re.search(r"\(([^()]+)\)\s*$", raw)  # pipermail obfuscation: "a@ @b (Display Name)"
-    if paren and not name:
-        name = paren.group(1).strip()
-    address = address.strip().lower()
-    if _REAL_EMAIL.match(address):
-        return PersonRef(account=address, name=name or None, email=address)
-    if name:
-        return PersonRef(account=" ".join(name.split()), name=name)
-    return None
-
-
-def _date(msg: Message) -> datetime | None:
-    try:
-        return to_utc(parsedate_to_datetime(_header(msg, "Date")))
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def parse_message(msg: Message, fallback_id: str) -> Mail:
-    ids = _MSGID.findall(_header(msg, "Message-ID"))
-    body = _body(msg)
-    msgid = ids[0] if ids else f"generated-{hashlib.sha256((fallback_id + body).encode()).hexdigest()[:16]}"
-    parents = _MSGID.findall(_header(msg, "References")) + _MSGID.findall(_header(msg, "In-Reply-To"))
-    return Mail(msgid, parents, _header(msg, "Subject"), _sender(msg), _date(msg), body, own_words(body))
-
-
-def build_threads(mails: list[Mail]) -> list[Thread]:
-    """Attach each message to the nearest ancestor present (In-Reply-To first, then References)."""
-    by_id = {m.msgid: m for m in mails}
-    root_of: dict[str, str] = {}
-
-    def find_root(m: Mail, depth: int = 0) -> str:
-        if m.msgid in root_of:
-            return root_of[m.msgid]
-        parent = next((p for p in reversed(m.parents) if p in by_id and p != m.msgid), None)
-        root = find_root(by_id[parent], depth + 1) if parent and depth < 200 else m.msgid
-        root_of[m.msgid] = root
-        return root
-
-    threads: dict[str, Thread] = {}
-    undated = datetime.max.replace(tzinfo=UTC)
-    for m in sorted(mails, key=lambda m: (m.msgid not in root_of.values(), m.date or undated, m.msgid)):
-        root = find_root(m)
-        threads.setdefault(root, Thread(root=by_id[root])).messages.append(m)
-    for thread in threads.values():  # the starter first, then replies by date (undated last)
-        thread.messages.sort(key=lambda m: (m.msgid != thread.root.msgid, m.date or undated, m.msgid))
-    return list(threads.values())
+    messages: list[MailMessage] = field(default_factory=list)
+    failures: list[ConnectorFailure] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # files that could not be read at all
+    rejoined: int = 0  # chunks split off by an unescaped "From " body line, joined back
+    duplicates: int = 0  # the same message stored twice
 
 
 class MboxConnector:
-    """An .mbox file or a folder of them; one document per thread."""
+    """Threads of a mailing list; ids are `<source>:<root Message-ID>`, the cursor an ISO UTC time."""
 
-    def __init__(self, config: SourceConfig):
-        self.name = config.name
-        self.config = config
-        self.url_base = config.options.get("url_base")
+    def __init__(self, name: str, root: Path, options: MboxOptions, acl: Acl) -> None:
+        self.name = name
+        self._root = root
+        self._options = options
+        self._acl = acl
         self._cursor: str | None = None
+        self._cache: tuple[tuple[tuple[str, int, int], ...], MboxScan] | None = None
 
     @classmethod
     def from_config(cls, config: SourceConfig, context: SourceContext) -> MboxConnector:
-        if config.path is None:
-            raise ConfigError(f"source {config.name!r}: field 'path' is required for type mbox")
-        return cls(config)
+        where = f"source {config.name!r}"
+        if config.path is None or config.url is not None:
+            raise ConfigError(f"{where}: give 'path' (an .mbox file or a folder of them), not 'url'")
+        try:
+            options = MboxOptions.model_validate(config.options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field_name = ".".join(str(p) for p in first["loc"]) or "options"
+            raise ConfigError(f"{where}: field '{field_name}': {first['msg']}") from exc
+        root = config.path if config.path.is_absolute() else context.base_dir / config.path
+        if not root.exists():
+            raise ConfigError(f"{where}: field 'path': {root} does not exist")
+        return cls(config.name, root, options, config.acl)
 
     @property
     def cursor(self) -> str | None:
         return self._cursor
 
-    def _files(self) -> list[Path]:
-        path = self.config.path
-        assert path is not None
-        if not path.exists():
-            raise ConnectorError(f"{path} does not exist")
-        return sorted(path.glob("*.mbox")) if path.is_dir() else [path]
-
-    def _read(self) -> tuple[list[Mail], list[ConnectorFailure]]:
-        mails: list[Mail] = []
-        failures: list[ConnectorFailure] = []
-        for file in self._files():
-            try:
-                box = mailbox.mbox(file, create=False)
-                keys = list(box.keys())
-            except Exception as exc:
-                failures.append(
-                    ConnectorFailure(source=self.name, path=file.name, error=f"{file.name}: {exc}")
-                )
-                continue
-            for i, key in enumerate(keys):
-                try:
-                    mails.append(parse_message(box[key], f"{file.name}:{i}"))
-                except Exception as exc:
-                    failures.append(
-                        ConnectorFailure(
-                            source=self.name,
-                            path=file.name,
-                            error=f"{file.name} message {i}: cannot parse: {exc}",
-                        )
-                    )
-        return mails, failures
-
-    def _doc_id(self, thread: Thread) -> str:
-        return f"{self.name}:{re.sub(r'[^A-Za-z0-9._@+-]', '_', thread.root.msgid)}"
-
     def load(self, since: str | None = None) -> Iterator[SourceDocument | ConnectorFailure]:
-        mails, failures = self._read()
-        yield from failures
-        threshold = to_utc(datetime.fromisoformat(since)) if since else None
-        newest: datetime | None = None
-        for thread in build_threads(mails):
-            dates = [m.date for m in thread.messages if m.date]
-            last = max(dates) if dates else None
-            if last and (newest is None or last > newest):
-                newest = last
-            if threshold and last and last <= threshold:
+        """Every file is read each time (threads span files); threads with a message dated after the
+        cursor are yielded. The cursor stays put while a file cannot be read at all."""
+        since_at = _parse_cursor(since)
+        scan = self.scan()
+        yield from scan.failures
+        latest = since_at
+        for thread in build_threads(scan.messages, self._prefixes()):
+            dates = [m.date for m in thread.messages if m.date is not None]
+            newest = max(dates) if dates else None
+            if newest is not None and (latest is None or newest > latest):
+                latest = newest
+            if since_at is not None and (newest is None or newest <= since_at):
                 continue
-            yield self._document(thread)
-        self._cursor = newest.isoformat() if newest else since
+            yield thread_document(self.name, thread, self._options, self._acl)
+        self._cursor = since if scan.unreadable else (latest.isoformat() if latest else since)
 
-    def list_ids(self) -> Iterator[str]:
-        mails, failures = self._read()
-        if failures and not mails:
-            raise ConnectorError(failures[0].error)
-        for thread in build_threads(mails):
-            yield self._doc_id(thread)
+    def list_ids(self) -> Iterator[DocId]:
+        scan = self.scan()
+        if scan.unreadable:
+            raise ConnectorError(f"cannot read {', '.join(scan.unreadable)}; the thread list is incomplete")
+        for thread in build_threads(scan.messages, self._prefixes()):
+            yield thread_doc_id(self.name, thread.root.message_id)
 
-    def _document(self, thread: Thread) -> SourceDocument:
-        title = _SUBJECT_NOISE.sub("", thread.root.subject).strip() or "(no subject)"
-        sections, people = [], []
-        for i, m in enumerate(thread.messages):
-            who = (m.sender.name or m.sender.account) if m.sender else "unknown sender"
-            when = m.date.strftime("%Y-%m-%d") if m.date else "undated"
-            text = m.own_text or m.body.strip()
-            if text:
-                sections.append(Section(text=text, heading=(f"{who}, {when}",)))
-            if m.sender:
-                role = Role.ASKER if i == 0 else Role.ANSWERER
-                people.append(
-                    Contribution(person=m.sender, role=role, at=m.date, weight=1.0, text=m.own_text)
-                )
-        digest = hashlib.sha256("".join(m.msgid + m.body for m in thread.messages).encode()).hexdigest()[:32]
-        dates = [m.date for m in thread.messages if m.date]
-        doc_id = self._doc_id(thread)
-        return SourceDocument(
-            doc_id=doc_id,
-            source=self.name,
-            kind="mail",
-            title=title,
-            url=f"{self.url_base}{thread.root.msgid}" if self.url_base else None,
-            sections=sections or [Section(text=title)],
-            created_at=min(dates) if dates else None,
-            updated_at=max(dates) if dates else None,
-            version=digest,
-            acl=self.config.acl,
-            contributions=people,
-        )
+    def scan(self) -> MboxScan:
+        """All messages; reused while no file changed (a run calls load, then list_ids)."""
+        files = self._files()
+        signature = tuple(_stat(path, rel) for path, rel in files)
+        if self._cache is not None and self._cache[0] == signature:
+            return self._cache[1]
+        scan = MboxScan()
+        seen: dict[str, MailMessage] = {}
+        for path, rel in files:
+            messages = read_mbox_file(self.name, path, rel, self._options, scan)
+            for message in messages:
+                first = seen.get(message.message_id)
+                if first is None:
+                    seen[message.message_id] = message
+                    scan.messages.append(message)
+                elif first.body == message.body:
+                    scan.duplicates += 1
+                else:  # two different messages claim one id: keep both, the later one renamed
+                    renamed = f"{message.message_id}#{message.file}:{message.index}"
+                    scan.messages.append(_renamed(message, renamed))
+        if scan.rejoined or scan.duplicates:
+            _log.info("%s: %d split bodies rejoined, %d duplicates", self.name, scan.rejoined, scan.duplicates)
+        self._cache = (signature, scan)
+        return scan
+
+    def _files(self) -> list[tuple[Path, str]]:
+        if self._root.is_dir():
+            paths = sorted(p for p in self._root.rglob(self._options.pattern) if p.is_file())
+            return [(p, p.relative_to(self._root).as_posix()) for p in paths]
+        return [(self._root, self._root.name)]
+
+    def _prefixes(self) -> tuple[str, ...]:
+        return (self._options.subject_prefix,) if self._options.subject_prefix else ()
+
+
+def read_mbox_file(
+    source: str, path: Path, rel: str, options: MboxOptions, scan: MboxScan
+) -> list[MailMessage]:
+    """The messages of one mbox file; unreadable messages and files are recorded in `scan`."""
+
+    def fail(error: str) -> None:
+        scan.failures.append(ConnectorFailure(source=source, error=f"{rel}: {error}", path=str(path)))
+
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 20)
+        box = mailbox.mbox(str(path), create=False)
+    except (OSError, mailbox.Error) as exc:
+        scan.unreadable.append(rel)
+        fail(f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+        return []
+    chunks: list[tuple[str, bytes]] = []  # (From_ line, message bytes)
+    try:
+        for key in box.keys():
+            data = box.get_bytes(key, from_=True)
+            first, _, rest = data.partition(b"\n")
+            from_line = first.decode("latin-1").rstrip("\r")
+            if chunks and not _FROM_LINE.match(from_line) and not _HEADER_LINE.match(rest):
+                chunks[-1] = (chunks[-1][0], chunks[-1][1] + data)
+                scan.rejoined += 1
+                continue
+            chunks.append((from_line, rest))
+    except OSError as exc:
+        scan.unreadable.append(rel)
+        fail(f"cannot read: {exc.strerror or exc}")
+        return []
+    finally:
+        box.close()
+    if head and not head.startswith(b"From "):
+        junk = head.find(b"\nFrom ")
+        size = f"{junk + 1} bytes" if junk >= 0 else "everything"
+        if head[: junk if junk >= 0 else len(head)].strip():
+            fail(
+                f"{size} before the first 'From ' separator line skipped (not an mbox file?)"
+                if junk >= 0
+                else "no 'From ' separator line: not an mbox file"
+            )
+    messages: list[MailMessage] = []
+    max_bytes = int(options.max_message_mb * 1024 * 1024)
+    for n, (from_line, raw) in enumerate(chunks, 1):
+        mid = _MID_IN_RAW.search(raw[:65536])
+        where = f"message #{n}" + (f" <{mid.group(1).decode('latin-1')}>" if mid else "")
+        if len(raw) > max_bytes:
+            fail(f"{where}: over max_message_mb ({options.max_message_mb:g} MB)")
+            continue
+        try:
+            messages.append(parse_message(raw, rel, n, from_line))
+        except (MessageError, *_EMAIL_BUGS) as exc:
+            fail(f"{where}: {exc}")
+    return messages
+
+
+def thread_document(source: str, thread: Thread, options: MboxOptions, acl: Acl) -> SourceDocument:
+    """A thread as one mail document: a section per message (own words only), the starter as asker and
+    everyone else as answerer; the starter's later messages count as comments on their own question."""
+    prefixes = (options.subject_prefix,) if options.subject_prefix else ()
+    root = thread.root
+    title = clean_subject(root.subject, prefixes) or "(no subject)"
+    sections: list[Section] = []
+    people: list[Contribution] = []
+    for m in thread.messages:
+        who = m.sender_name or m.sender_email or m.sender_key
+        when = f"{m.date:%Y-%m-%d %H:%M} UTC" if m.date else "undated"
+        if m.own_text:
+            sections.append(Section(text=m.own_text, heading=(f"{who}, {when}",)))
+        if thread.started and m is root:
+            role = Role.ASKER
+        elif thread.started and m.sender_key == root.sender_key:
+            role = Role.COMMENTER
+        else:
+            role = Role.ANSWERER
+        person = PersonRef(account=m.sender_key, name=m.sender_name, email=m.sender_email)
+        people.append(Contribution(person=person, role=role, at=m.date, text=m.own_text or None))
+    if not sections:  # every message was only quotes: the subject keeps the thread findable
+        sections.append(Section(text=title))
+    dates = [m.date for m in thread.messages if m.date is not None]
+    label = options.list_name or _list_name(root)
+    payload = [[m.message_id, hashlib.sha256(m.body.encode("utf-8", "replace")).hexdigest()] for m in thread.messages]
+    return SourceDocument(
+        doc_id=thread_doc_id(source, root.message_id),
+        source=source,
+        kind="mail",
+        title=title,
+        url=_thread_url(options.url_base, root.message_id),
+        sections=sections,
+        created_at=min(dates) if dates else None,
+        updated_at=max(dates) if dates else None,
+        version=content_version(json.dumps([title, payload]).encode()),
+        acl=acl,
+        contributions=people,
+        tags=[label],
+        path=(label,),
+    )
+
+
+def thread_doc_id(source: str, message_id: str) -> DocId:
+    """`<source>:<Message-ID>`; characters unsafe in URLs become `_` and a short hash keeps ids distinct."""
+    native = _UNSAFE_ID.sub("_", message_id)
+    if native != message_id or len(native) > _MAX_ID:
+        native = f"{native[:_MAX_ID]}~{hashlib.sha256(message_id.encode()).hexdigest()[:10]}"
+    return f"{source}:{native}"
+
+
+def _thread_url(url_base: str | None, message_id: str) -> str | None:
+    if not url_base:
+        return None
+    quoted = quote(message_id, safe="@")
+    return url_base.replace("{message_id}", quoted) if "{message_id}" in url_base else url_base + quoted
+
+
+def _list_name(root: MailMessage) -> str:
+    if root.list_id and (m := re.search(r"<([^<>.\s]+)", root.list_id)):
+        return m.group(1)
+    return Path(root.file).stem
+
+
+def _renamed(message: MailMessage, message_id: str) -> MailMessage:
+    from dataclasses import replace
+
+    return replace(message, message_id=message_id)
+
+
+def _stat(path: Path, rel: str) -> tuple[str, int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (rel, -1, -1)
+    return (rel, st.st_size, st.st_mtime_ns)
+
+
+def _parse_cursor(since: str | None) -> datetime | None:
+    if not since:
+        return None
+    try:
+        return to_utc(datetime.fromisoformat(since))
+    except ValueError as exc:
+        raise ConnectorError(f"cursor {since!r} is not an ISO date") from exc

@@ -18,6 +18,7 @@ CONNECTOR_TYPES: dict[str, str] = {
     "discourse": "connectors.discourse:DiscourseConnector.from_config",
     "people": "connectors.people:PeopleDirectory.from_config",
     "mbox": "connectors.mbox:MboxConnector.from_config",
+    "confluence": "connectors.confluence:ConfluenceConnector.from_config",
 }
 
 
