@@ -50,6 +50,7 @@ def _register() -> None:
     from service import (
         cli_ask,
         cli_eval,
+        cli_experts,
         cli_ingest,
         cli_people,
         cli_reindex,
@@ -60,6 +61,7 @@ def _register() -> None:
 
     cli_ask.register(app)
     cli_eval.register(app)
+    cli_experts.register(app)
     cli_ingest.register(app)
     cli_people.register(app)
     cli_reindex.register(app)
