@@ -1,206 +1,244 @@
-"""Confluence (type = "confluence"): an HTML space export folder, or the REST API when `url` is set."""
+"""The `confluence` connector: a Confluence space, one document per page, from an HTML export or the REST API."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bs4 import BeautifulSoup, Tag
+import httpx
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import (
-    ConnectorError,
-    ConnectorFailure,
-    Contribution,
-    PersonRef,
-    Role,
-    Section,
-    SourceDocument,
-    content_version,
-)
+from connectors.base import Acl, ConnectorError, ConnectorFailure, DocId, PersonRef, SourceDocument, to_utc
 from connectors.config import ConfigError, SourceConfig, SourceContext
+from connectors.confluence_export import PageError, PageFile, page_files, parse_export_page, sniff_page_date
 
-_META = re.compile(
-    r"Created by\s+(?P<creator>.+?)\s*(?:,\s*last modified(?: by\s+(?P<editor>.+?))?\s+on\s+(?P<date>[A-Z][a-z]{2} \d{1,2}, \d{4}))?\s*$"
-)
-_PAGE_ID = re.compile(r"(?:_|^)(\d{4,})\.html$")
-HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+if TYPE_CHECKING:
+    from connectors.confluence_api import ApiReader
 
 
-def parse_date(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text, "%b %d, %Y").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+class ConfluenceOptions(BaseModel):
+    """Options of a `confluence` source beside the common name, acl and `path` (export) or `url` (REST)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-def _sections(main: Tag) -> list[Section]:
-    """Split the page body at headings; each section keeps its heading path."""
-    for bad in main.select("script, style, noscript"):
-        bad.decompose()
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    buffer: list[str] = []
-
-    def flush() -> None:
-        text = re.sub(r"\n{3,}", "\n\n", "\n".join(buffer)).strip()
-        if text:
-            sections.append(Section(text=text, heading=tuple(h for _, h in path)))
-        buffer.clear()
-
-    for node in main.find_all([*HEADINGS, "p", "li", "td", "th", "pre", "blockquote"]):
-        if node.name in HEADINGS:
-            flush()
-            level = int(node.name[1])
-            path[:] = [p for p in path if p[0] < level]
-            path.append((level, node.get_text(" ", strip=True)))
-        elif not node.find_parent(["li", "td", "th", "pre", "blockquote"]) or node.name in ("td", "th"):
-            text = node.get_text(" ", strip=True)
-            if text:
-                buffer.append(text)
-    flush()
-    return sections
-
-
-def parse_export_page(raw: bytes, name: str) -> dict:  # type: ignore[type-arg]
-    """The parts of one exported page; raises ValueError naming what is missing."""
-    try:
-        html = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{name}: not valid UTF-8 (byte {exc.start})") from None
-    soup = BeautifulSoup(html, "lxml")
-    main = soup.select_one("#main-content") or soup.select_one("#content")
-    if main is None or soup.select_one("#title-text") is None:
-        raise ValueError(f"{name}: no #title-text or #main-content (not a Confluence page export?)")
-    title_node = soup.select_one("#title-text")
-    title = (
-        title_node.get_text(" ", strip=True)
-        if title_node
-        else (soup.title.get_text(strip=True) if soup.title else name)
-    )
-    crumbs = [a.get_text(strip=True) for a in soup.select("#breadcrumbs li a")]
-    if crumbs and title.startswith(f"{crumbs[0]} : "):
-        title = title[len(crumbs[0]) + 3 :]
-    meta = soup.select_one(".page-metadata")
-    creator = editor = None
-    modified = None
-    if meta is not None:
-        author = meta.select_one(".author")
-        last = meta.select_one(".editor")
-        creator = author.get_text(" ", strip=True) if author else None
-        editor = last.get_text(" ", strip=True) if last else None
-        m = _META.search(meta.get_text(" ", strip=True))
-        if m:
-            creator = creator or m.group("creator")
-            editor = editor or m.group("editor")
-            modified = parse_date(m.group("date"))
-    attachments = sorted({Path(str(a.get("href"))).name for a in soup.select("a[href^='attachments/']")})
-    for chrome in main.select(".page-metadata, #breadcrumb-section, #main-header, #footer"):
-        chrome.decompose()
-    sections = _sections(main)
-    if attachments:
-        sections.append(Section(text="Attachments: " + ", ".join(attachments), heading=("Attachments",)))
-    return {
-        "title": title or name,
-        "path": tuple(crumbs),
-        "creator": creator,
-        "editor": editor,
-        "modified": modified,
-        "sections": sections,
-    }
+    # Page links: export mode url_base + file name (else a file:// URL); API mode url_base + `_links.webui`
+    # (url_base defaults to `url`, which includes the context path such as /wiki).
+    url_base: str | None = None
+    space: str | None = Field(default=None, validation_alias=AliasChoices("space", "space_key"))
+    page_size: int = Field(default=50, ge=1, le=250)
+    max_retries: int = Field(default=4, ge=1, le=10)  # tries per request, the first one included
+    backoff_s: float = Field(default=1.0, ge=0)
+    max_retry_after_s: float = Field(default=120.0, gt=0)
+    max_pages: int = Field(default=10_000, ge=1)  # result pages followed through `_links.next`
+    fetch_versions: bool = True  # one request per changed page for every editor, else creator + last editor
+    # Incremental runs ask CQL for pages modified since the cursor minus this (CQL reads times in the
+    # site's zone, to the minute); what is not newer than the cursor is then dropped here.
+    cql_overlap_h: float = Field(default=24.0, ge=0)
 
 
 class ConfluenceConnector:
-    """One document per exported page; creator as author, last modifier as editor."""
+    """Pages of one space; ids are `<source>:<pageId>` in both modes, the cursor an ISO UTC time."""
 
-    def __init__(self, config: SourceConfig, context: SourceContext):
-        self.name = config.name
-        self.config = config
-        self.context = context
-        self.url_base = config.options.get("url_base")
+    def __init__(
+        self,
+        name: str,
+        options: ConfluenceOptions,
+        acl: Acl,
+        *,
+        folder: Path | None = None,
+        url: str | None = None,
+        auth: httpx.Auth | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        if (folder is None) == (url is None):
+            raise ValueError("a confluence source reads either an export folder or a REST base URL")
+        self.name = name
+        self._options = options
+        self._acl = acl
+        self._folder = folder
+        self._api: ApiReader | None = None
+        if url is not None:
+            from connectors.confluence_api import ApiReader  # an export run needs no HTTP client code
+
+            self._api = ApiReader(name, url, options, acl, auth=auth, headers=headers, timeout_s=timeout_s)
         self._cursor: str | None = None
 
     @classmethod
-    def from_config(cls, config: SourceConfig, context: SourceContext):  # type: ignore[no-untyped-def]
-        if config.url:
-            from connectors.confluence_api import ConfluenceApiConnector
-
-            return ConfluenceApiConnector(config, context)
-        if config.path is None or not config.path.is_dir():
-            raise ConfigError(f"source {config.name!r}: field 'path' must be an HTML space export folder")
-        return cls(config, context)
+    def from_config(cls, config: SourceConfig, context: SourceContext) -> ConfluenceConnector:
+        where = f"source {config.name!r}"
+        if (config.path is None) == (config.url is None):
+            raise ConfigError(
+                f"{where}: give either 'path' (an HTML space export) or 'url' (the REST base URL)"
+            )
+        try:
+            options = ConfluenceOptions.model_validate(config.options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field_name = ".".join(str(p) for p in first["loc"]) or "options"
+            raise ConfigError(f"{where}: field '{field_name}': {first['msg']}") from exc
+        if config.path is not None:
+            folder = config.path if config.path.is_absolute() else context.base_dir / config.path
+            if not folder.is_dir():
+                raise ConfigError(f"{where}: field 'path': {folder} is not a folder")
+            return cls(config.name, options, config.acl, folder=folder)
+        url = str(config.url).rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: field 'url': {url!r} is not an http(s) URL")
+        user = context.secrets.get(f"{config.name}.username")
+        token = context.secrets.get(f"{config.name}.token")
+        auth: httpx.Auth | None = None
+        headers: dict[str, str] = {}
+        if user is not None and token is not None:  # Cloud: e-mail + API token; Server: user + password
+            auth = httpx.BasicAuth(user.get_secret_value(), token.get_secret_value())
+        elif token is not None:  # Server/Data Center personal access token
+            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        return cls(
+            config.name, options, config.acl, url=url, auth=auth, headers=headers, timeout_s=context.timeout_s
+        )
 
     @property
     def cursor(self) -> str | None:
-        return self._cursor
-
-    def _pages(self) -> list[Path]:
-        folder = self.config.path
-        if folder is None or not folder.is_dir():
-            raise ConnectorError(f"{folder}: export folder is missing")
-        return sorted(p for p in folder.glob("*.html") if p.name != "index.html")
-
-    def _doc_id(self, page: Path) -> str:
-        m = _PAGE_ID.search(page.name)
-        return f"{self.name}:{m.group(1) if m else page.stem}"
-
-    def list_ids(self) -> Iterator[str]:
-        for page in self._pages():
-            yield self._doc_id(page)
+        return self._api.cursor if self._api is not None else self._cursor
 
     def load(self, since: str | None = None) -> Iterator[SourceDocument | ConnectorFailure]:
-        started = datetime.now(UTC).isoformat()
-        threshold = datetime.fromisoformat(since).timestamp() - 2 if since else None
-        for page in self._pages():
-            try:
-                if threshold is not None and page.stat().st_mtime < threshold:
-                    continue
-                raw = page.read_bytes()
-                parts = parse_export_page(raw, page.name)
-                if not parts["sections"]:  # an empty page still says who made it and what it is about
-                    parts["sections"] = [Section(text=parts["title"])]
-            except (OSError, ValueError) as exc:
-                yield ConnectorFailure(
-                    source=self.name, path=page.name, doc_id=self._doc_id(page), error=str(exc)
-                )
+        since_at = _parse_cursor(since)
+        if self._api is not None:
+            yield from self._api.load(since_at)
+        elif self._folder is not None:
+            yield from self._load_export(self._folder, since, since_at)
+
+    def list_ids(self) -> Iterator[DocId]:
+        if self._api is not None:
+            yield from (f"{self.name}:{page_id}" for page_id in self._api.list_ids())
+            return
+        assert self._folder is not None
+        if not self._folder.is_dir():
+            raise ConnectorError(f"{self._folder}: the export folder is gone")
+        ids = {f.page_id for f in page_files(self._folder) if f.page_id is not None}
+        yield from (f"{self.name}:{page_id}" for page_id in sorted(ids))
+
+    def _load_export(
+        self, folder: Path, since: str | None, since_at: datetime | None
+    ) -> Iterator[SourceDocument | ConnectorFailure]:
+        """Every page file is read; with a cursor, pages dated before its day are skipped (export dates are
+        days, so the cursor's own day is read again). The cursor is the newest page date."""
+        if not folder.is_dir():
+            raise ConnectorError(f"{folder}: the export folder is gone")
+        day = since_at.date() if since_at is not None else None
+        latest = since_at
+        seen: dict[str, str] = {}
+        for page in page_files(folder):
+            where = page.path.name
+            if page.page_id is not None and page.page_id in seen:
+                yield self._failure(page, f"page id {page.page_id} again (first in {seen[page.page_id]})")
                 continue
-            people = []
-            at = parts["modified"]
-            if parts["creator"]:
-                people.append(
-                    Contribution(
-                        person=PersonRef(account=parts["creator"], name=parts["creator"]),
-                        role=Role.AUTHOR,
-                        at=at,
-                    )
+            try:
+                raw = page.path.read_bytes()
+                sniffed = sniff_page_date(raw) if day is not None else None
+                if day is not None and sniffed is not None and sniffed.date() < day:
+                    continue
+                doc = parse_export_page(
+                    raw, page, source=self.name, acl=self._acl, url_base=self._options.url_base
                 )
-            if parts["editor"] and parts["editor"] != parts["creator"]:
-                people.append(
-                    Contribution(
-                        person=PersonRef(account=parts["editor"], name=parts["editor"]),
-                        role=Role.EDITOR,
-                        at=at,
-                    )
-                )
-            yield SourceDocument(
-                doc_id=self._doc_id(page),
-                source=self.name,
-                kind="wiki",
-                title=parts["title"],
-                url=(self.url_base + page.name) if self.url_base else page.resolve().as_uri(),
-                sections=parts["sections"],
-                updated_at=at,
-                version=content_version(raw),
-                acl=self.config.acl,
-                contributions=people,
-                path=parts["path"],
-            )
-        self._cursor = started
+            except OSError as exc:
+                yield self._failure(page, f"cannot read: {exc.strerror or exc}")
+                continue
+            except PageError as exc:
+                yield self._failure(page, str(exc))
+                continue
+            if page.page_id is not None:
+                seen[page.page_id] = where
+            if doc.updated_at is not None and (latest is None or doc.updated_at > latest):
+                latest = doc.updated_at
+            if day is not None and doc.updated_at is not None and doc.updated_at.date() < day:
+                continue
+            yield doc
+        self._cursor = latest.isoformat() if latest is not None else since
+
+    def _failure(self, page: PageFile, error: str) -> ConnectorFailure:
+        doc_id = f"{self.name}:{page.page_id}" if page.page_id is not None else None
+        return ConnectorFailure(
+            source=self.name, error=f"{page.path.name}: {error}", path=str(page.path), doc_id=doc_id
+        )
 
 
-def storage_version(body: str) -> str:
-    return hashlib.sha256(body.encode()).hexdigest()[:32]
+def _parse_cursor(since: str | None) -> datetime | None:
+    if not since:
+        return None
+    try:
+        return to_utc(datetime.fromisoformat(since.replace("Z", "+00:00")))
+    except ValueError as exc:
+        raise ConnectorError(f"cursor {since!r} is not an ISO date") from exc
+
+
+# --- what a page's REST answer means: who may read it, who wrote it ---------------------------------
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """Who a page's own read restriction lets in; pages without one inherit their ancestors' only."""
+
+    users: frozenset[str]
+    groups: frozenset[str]
+
+
+def read_restriction(content: dict[str, Any]) -> Restriction | None:
+    """`restrictions.read.restrictions.{user,group}.results` as a Restriction; None when nobody is named."""
+    read = content.get("restrictions")
+    for key in ("read", "restrictions"):
+        read = read.get(key) if isinstance(read, dict) else None
+    if not isinstance(read, dict):
+        return None
+    users = {principal for u in _results(read.get("user")) if (principal := acl_user(u))}
+    groups = {str(g.get("name")) for g in _results(read.get("group")) if g.get("name")}
+    if not users and not groups:
+        return None
+    return Restriction(frozenset(users), frozenset(groups))
+
+
+def effective_acl(default: Acl, levels: list[Restriction]) -> Acl:
+    """No restriction anywhere up the tree: the source's default. Otherwise a reader must pass every level;
+    the Acl keeps who passes all of them by name (users named, or groups named, at every level). Someone
+    let in by group at one level and by name at another is left out: never wider than Confluence."""
+    if not levels:
+        return default
+    users = frozenset.intersection(*(r.users for r in levels))
+    groups = frozenset.intersection(*(r.groups for r in levels))
+    return Acl(public=False, users=users, groups=groups)
+
+
+def acl_user(user: dict[str, Any]) -> str | None:
+    """The principal for a restricted user: the e-mail when the API shows it, else username, else accountId.
+    Cloud hides e-mails unless a profile allows it; then only a caller signed in under that accountId
+    matches, so a restricted page fails closed rather than open."""
+    for key in ("email", "username", "accountId", "userKey"):
+        value = user.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def user_ref(user: dict[str, Any]) -> PersonRef | None:
+    account = next(
+        (
+            str(user[k])
+            for k in ("accountId", "username", "userKey")
+            if isinstance(user.get(k), str) and user[k]
+        ),
+        None,
+    )
+    name = user.get("displayName") or user.get("publicName")
+    email = user.get("email") if isinstance(user.get("email"), str) and user.get("email") else None
+    account = account or (str(name) if name else None)
+    if account is None:
+        return None
+    return PersonRef(account=account, name=str(name) if name else None, email=email)
+
+
+def _results(value: Any) -> list[dict[str, Any]]:
+    results = value.get("results") if isinstance(value, dict) else None
+    return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []

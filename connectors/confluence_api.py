@@ -1,16 +1,17 @@
-"""The Confluence REST API (v1 content endpoints): pages with version authors and read restrictions."""
+"""The Confluence REST API (v1 content endpoints, Cloud and Server): pages, version authors, read restrictions."""
 
 from __future__ import annotations
 
+import json
 import logging
-import random
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
-from bs4 import BeautifulSoup
 
 from connectors.base import (
     Acl,
@@ -21,162 +22,379 @@ from connectors.base import (
     Role,
     Section,
     SourceDocument,
+    content_version,
+    to_utc,
 )
-from connectors.config import SourceConfig, SourceContext
-from connectors.confluence import _sections, storage_version
+from connectors.confluence import ConfluenceOptions, Restriction, effective_acl, read_restriction, user_ref
+from connectors.confluence_export import html_sections, storage_soup
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
-EXPAND = (
-    "body.storage,version,history,ancestors,"
-    "restrictions.read.restrictions.user,restrictions.read.restrictions.group"
-)
-RETRY_STATUSES = {429, 500, 502, 503, 504}
+READ_RESTRICTIONS = "restrictions.read.restrictions.user,restrictions.read.restrictions.group"
+EXPAND = f"body.storage,version,history,ancestors,{READ_RESTRICTIONS}"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_HINTS = {401: " (check the username/token secrets)", 403: " (the account may not read this space)"}
 
 
-class ConfluenceApiConnector:
-    """Pages of one space through /rest/api/content, paginated by `_links.next`; CQL for changes since."""
+class ConfluenceApiError(Exception):
+    """A request that failed for good (after its retries); `status` is the last HTTP status, if any."""
 
-    def __init__(self, config: SourceConfig, context: SourceContext):
-        self.name = config.name
-        self.config = config
-        self.base = str(config.url).rstrip("/")
-        self.space = config.options.get("space")
-        self.max_tries = int(config.options.get("max_retries", 4))
-        self.backoff_s = float(config.options.get("backoff_s", 0.5))
-        user = context.secrets.get(f"{config.name}.username")
-        token = context.secrets.get(f"{config.name}.token")
-        auth = (user.get_secret_value(), token.get_secret_value()) if user and token else None
-        headers = {"User-Agent": "WhoKnows/0.1 (+intranet search)", "Accept": "application/json"}
-        if token and not user:
-            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
-        self.client = httpx.Client(
-            timeout=context.timeout_s, auth=auth, headers=headers, follow_redirects=False
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ConfluenceClient:
+    """GET JSON under one base URL with a timeout, retrying 429 and 5xx (honouring Retry-After) and
+    transport errors. Credentials ride on the client; they are never logged, and redirects are not
+    followed (they would carry them to another host)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float,
+        auth: httpx.Auth | None = None,
+        headers: dict[str, str] | None = None,
+        tries: int = 4,
+        backoff_s: float = 1.0,
+        max_retry_after_s: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._origin = urlsplit(self.base_url)[:2]
+        self._timeout_s = timeout_s
+        self._tries = tries
+        self._backoff_s = backoff_s
+        self._max_retry_after_s = max_retry_after_s
+        self._sleep = sleep
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout_s),
+            auth=auth,
+            headers={"Accept": "application/json", "User-Agent": "WhoKnows", **(headers or {})},
+            follow_redirects=False,
         )
-        self._cursor: str | None = None
 
-    @property
-    def cursor(self) -> str | None:
-        return self._cursor
+    def close(self) -> None:
+        self._http.close()
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        url = path if path.startswith("http") else f"{self.base}{path}"
-        for attempt in range(1, self.max_tries + 1):
-            try:
-                response = self.client.get(url, params=params)
-            except httpx.TimeoutException as exc:
-                error = f"GET {url} timed out after {self.client.timeout.read}s"
-                if attempt == self.max_tries:
-                    raise ConnectorError(error) from exc
-                continue
-            except httpx.HTTPError as exc:
-                raise ConnectorError(f"GET {url}: {exc}") from exc
-            if response.status_code in RETRY_STATUSES and attempt < self.max_tries:
-                retry_after = response.headers.get("Retry-After", "")
-                wait = float(retry_after) if retry_after.isdigit() else self.backoff_s * 2 ** (attempt - 1)
-                time.sleep(min(wait, 30.0) + random.uniform(0, 0.1))
-                continue
-            if response.status_code >= 400:
-                raise ConnectorError(f"GET {url} answered HTTP {response.status_code} after {attempt} tries")
-            try:
-                data: dict[str, Any] = response.json()
-            except ValueError as exc:
-                raise ConnectorError(f"GET {url}: not JSON") from exc
-            return data
-        raise ConnectorError(f"GET {url}: giving up")
-
-    def _pages(self, cql: str | None = None) -> Iterator[dict[str, Any]]:
-        if cql:
-            path, params = "/rest/api/content/search", {"cql": cql, "expand": EXPAND, "limit": 50}
+    def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """`GET base_url + path` (or an absolute URL on the same host) as JSON, or ConfluenceApiError."""
+        if path.startswith(("http://", "https://")):
+            if urlsplit(path)[:2] != self._origin:
+                raise ConfluenceApiError(f"GET {path}: refusing to follow a link to another host")
+            url = path
         else:
-            params = {"type": "page", "expand": EXPAND, "limit": 50}
-            if self.space:
-                params["spaceKey"] = self.space
-            path = "/rest/api/content"
-        page: dict[str, Any] | None = self._get(path, params)
-        while page is not None:
-            yield from page.get("results", [])
-            nxt = (page.get("_links") or {}).get("next")
-            page = self._get(nxt) if nxt else None
+            url = self.base_url + path
+        shown = url[len(self.base_url) :] if url.startswith(self.base_url) else url
+        last, status = "no attempt", None
+        for attempt in range(1, self._tries + 1):
+            delay = self._backoff_s * (2 ** (attempt - 1))
+            try:
+                response = self._http.get(url, params=params)
+            except httpx.TimeoutException:
+                last, status = f"timed out ({self._timeout_s:g} s)", None
+            except httpx.TransportError as exc:
+                last, status = f"connection failed ({type(exc).__name__})", None
+            else:
+                status = response.status_code
+                if status == 200:
+                    return _decode(response, shown)
+                if status not in RETRY_STATUSES:
+                    raise ConfluenceApiError(f"GET {shown}: HTTP {status}{_HINTS.get(status, '')}", status)
+                last = f"HTTP {status}"
+                wait = retry_after_s(response.headers.get("Retry-After"))
+                if wait is not None:
+                    if wait > self._max_retry_after_s:
+                        raise ConfluenceApiError(
+                            f"GET {shown}: HTTP {status}, Retry-After {wait:g} s is over max_retry_after_s",
+                            status,
+                        )
+                    delay = wait
+            if attempt < self._tries:
+                _log.info("GET %s: %s; retry %d in %.1f s", shown, last, attempt, delay)
+                self._sleep(min(delay, self._max_retry_after_s))
+        raise ConfluenceApiError(f"GET {shown}: {last} after {self._tries} tries", status)
+
+    def iter_results(self, path: str, params: dict[str, str], max_pages: int) -> Iterator[dict[str, Any]]:
+        """The `results` of a paginated answer, following `_links.next` until there is none."""
+        next_path: str | None = path
+        next_params: dict[str, str] | None = params
+        for _ in range(max_pages):
+            if next_path is None:
+                return
+            data = self.get_json(next_path, next_params)
+            results = data.get("results") if isinstance(data, dict) else None
+            if not isinstance(results, list):
+                raise ConfluenceApiError(f"GET {next_path}: no 'results' list in the answer")
+            yield from (r for r in results if isinstance(r, dict))
+            nxt = _dict(data.get("_links")).get("next")
+            next_path, next_params = (nxt if isinstance(nxt, str) and nxt else None), None
+            if next_path is not None and not results:
+                return  # a next link after an empty page would loop
+        if next_path is not None:
+            raise ConfluenceApiError(f"GET {path}: still more results after max_pages ({max_pages})")
+
+
+class ApiReader:
+    """The API mode of ConfluenceConnector: `load` and `list_ids` over a space's pages."""
+
+    def __init__(
+        self,
+        source: str,
+        url: str,
+        options: ConfluenceOptions,
+        acl: Acl,
+        *,
+        auth: httpx.Auth | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.source = source
+        self.url = url.rstrip("/")
+        self.options = options
+        self.acl = acl
+        self.cursor: str | None = None
+        self._client_args: dict[str, Any] = {
+            "timeout_s": timeout_s,
+            "auth": auth,
+            "headers": headers,
+            "tries": options.max_retries,
+            "backoff_s": options.backoff_s,
+            "max_retry_after_s": options.max_retry_after_s,
+            "sleep": sleep,
+        }
+        self._versions_supported = options.fetch_versions
+
+    def client(self) -> ConfluenceClient:
+        return ConfluenceClient(self.url, **self._client_args)
+
+    def load(self, since: datetime | None) -> Iterator[SourceDocument | ConnectorFailure]:
+        """All pages (None) or those changed after `since`. A failed listing raises ConnectorError; a page
+        that cannot be read is a failure and holds the cursor back before its change."""
+        client = self.client()
+        restrictions: dict[str, Restriction | None] = {}
+        newest: datetime | None = since
+        failed: list[datetime | None] = []
+        try:
+            for item in self._listing(client, since):
+                page_id = str(item.get("id", ""))
+                changed = _date(_get(item, "version", "when"))
+                if since is not None and changed is not None and changed <= since:
+                    continue  # the CQL overlap brought it back; it was read last time
+                try:
+                    doc = self._document(client, item, restrictions)
+                except (ConfluenceApiError, KeyError, TypeError, ValueError) as exc:
+                    failed.append(changed)
+                    yield ConnectorFailure(
+                        source=self.source, doc_id=f"{self.source}:{page_id}", error=f"page {page_id}: {exc}"
+                    )
+                    continue
+                if changed is not None and (newest is None or changed > newest):
+                    newest = changed
+                yield doc
+        except ConfluenceApiError as exc:
+            raise ConnectorError(f"listing pages failed: {exc}") from exc
+        finally:
+            client.close()
+        self.cursor = _cursor(since, newest, failed)
 
     def list_ids(self) -> Iterator[str]:
-        for item in self._pages():
-            yield f"{self.name}:{item['id']}"
+        client = self.client()
+        params = self._list_params(expand=None)
+        try:
+            for item in client.iter_results("/rest/api/content", params, self.options.max_pages):
+                yield str(item["id"])
+        except (ConfluenceApiError, KeyError) as exc:
+            raise ConnectorError(f"listing pages failed: {exc}") from exc
+        finally:
+            client.close()
 
-    def load(self, since: str | None = None) -> Iterator[SourceDocument | ConnectorFailure]:
-        started = datetime.now(UTC)
-        cql = None
-        if since:
-            stamp = datetime.fromisoformat(since).strftime("%Y-%m-%d %H:%M")
-            cql = f'type=page and lastmodified > "{stamp}"' + (
-                f' and space="{self.space}"' if self.space else ""
+    # --- one page ----------------------------------------------------------------------------------
+
+    def _listing(self, client: ConfluenceClient, since: datetime | None) -> Iterator[dict[str, Any]]:
+        if since is None:
+            yield from client.iter_results(
+                "/rest/api/content", self._list_params(EXPAND), self.options.max_pages
             )
-        for item in self._pages(cql):
-            try:
-                yield self._document(item)
-            except (KeyError, TypeError, ValueError, ConnectorError) as exc:
-                yield ConnectorFailure(
-                    source=self.name,
-                    doc_id=f"{self.name}:{item.get('id')}",
-                    error=f"page {item.get('id')}: {exc}",
-                )
-        self._cursor = started.isoformat()
+            return
+        start = since - timedelta(hours=self.options.cql_overlap_h)
+        cql = f'type = page AND lastmodified >= "{start:%Y-%m-%d %H:%M}"'
+        if self.options.space:
+            cql = f'space = "{self.options.space}" AND {cql}'
+        params = {
+            "cql": f"{cql} ORDER BY lastmodified ASC",
+            "expand": EXPAND,
+            "limit": str(self.options.page_size),
+        }
+        yield from client.iter_results("/rest/api/content/search", params, self.options.max_pages)
 
-    def _acl(self, item: dict[str, Any]) -> Acl:
-        read = ((item.get("restrictions") or {}).get("read") or {}).get("restrictions") or {}
-        users = [u.get("accountId") or u.get("username") for u in (read.get("user") or {}).get("results", [])]
-        groups = [g.get("name") for g in (read.get("group") or {}).get("results", [])]
-        users = [u for u in users if u]
-        groups = [g for g in groups if g]
-        if not users and not groups:
-            return self.config.acl
-        return Acl(public=False, users=frozenset(users), groups=frozenset(groups))
+    def _list_params(self, expand: str | None) -> dict[str, str]:
+        params = {"type": "page", "limit": str(self.options.page_size)}
+        if self.options.space:
+            params["spaceKey"] = self.options.space
+        if expand:
+            params["expand"] = expand
+        return params
 
-    def _document(self, item: dict[str, Any]) -> SourceDocument:
-        body = item["body"]["storage"]["value"]
-        soup = BeautifulSoup(f"<div>{body}</div>", "lxml")
-        sections = _sections(soup.div) or [Section(text=item["title"])]  # type: ignore[arg-type]
-        history = item.get("history") or {}
-        version = item.get("version") or {}
-        people = []
-        creator = history.get("createdBy") or {}
-        created = _date(history.get("createdDate"))
-        if creator:
-            people.append(Contribution(person=_person(creator), role=Role.AUTHOR, at=created))
-        authors = {}
-        for v in self._get(f"/rest/api/content/{item['id']}/version", {"limit": 200}).get("results", []):
-            by = v.get("by") or {}
-            key = by.get("accountId") or by.get("username")
-            if key and key != (creator.get("accountId") or creator.get("username")):
-                authors[key] = (by, _date(v.get("when")))
-        for by, when in authors.values():
-            people.append(Contribution(person=_person(by), role=Role.EDITOR, at=when))
-        links = item.get("_links") or {}
+    def _document(
+        self, client: ConfluenceClient, item: dict[str, Any], restrictions: dict[str, Restriction | None]
+    ) -> SourceDocument:
+        page_id = str(item["id"])
+        title = str(item.get("title") or f"Page {page_id}")
+        body = _get(item, "body", "storage", "value")
+        if not isinstance(body, str):
+            raise ValueError("no body.storage in the answer")
+        soup = storage_soup(body)
+        attachments = sorted(
+            {str(a.get("ri:filename")) for a in soup.find_all("ri:attachment") if a.get("ri:filename")}
+        )
+        sections = html_sections(soup)
+        if attachments:
+            sections.append(Section(text="Attachments: " + ", ".join(attachments), heading=("Attachments",)))
+        if not sections:
+            sections.append(Section(text=title))
+        restrictions[page_id] = read_restriction(item)
+        ancestors = [a for a in item.get("ancestors") or [] if isinstance(a, dict)]
+        levels = [restrictions[page_id]] + [self._restriction(client, a, restrictions) for a in ancestors]
+        version = _dict(item.get("version"))
+        webui = _dict(item.get("_links")).get("webui")
+        url_base = (self.options.url_base or self.url).rstrip("/")
         return SourceDocument(
-            doc_id=f"{self.name}:{item['id']}",
-            source=self.name,
+            doc_id=f"{self.source}:{page_id}",
+            source=self.source,
             kind="wiki",
-            title=item["title"],
-            url=f"{self.base}{links['webui']}" if links.get("webui") else None,
+            title=title,
+            url=f"{url_base}{webui}" if isinstance(webui, str) and webui else None,
             sections=sections,
-            created_at=created,
+            created_at=_date(_get(item, "history", "createdDate")),
             updated_at=_date(version.get("when")),
-            version=f"{version.get('number', 0)}-{storage_version(body)}",
-            acl=self._acl(item),
-            contributions=people,
-            path=tuple(a.get("title", "") for a in item.get("ancestors") or []),
+            version=content_version(json.dumps([version.get("number"), title, body]).encode()),
+            acl=effective_acl(self.acl, [r for r in levels if r is not None]),
+            contributions=self._people(client, page_id, item),
+            path=tuple(str(a.get("title", "")) for a in ancestors),
         )
 
+    def _restriction(
+        self, client: ConfluenceClient, ancestor: dict[str, Any], known: dict[str, Restriction | None]
+    ) -> Restriction | None:
+        """An ancestor's read restriction, which its descendants inherit: from this run's pages, from the
+        ancestor object if it came expanded, else one request (cached for the run)."""
+        aid = str(ancestor.get("id", ""))
+        if aid in known:
+            return known[aid]
+        if isinstance(ancestor.get("restrictions"), dict):
+            known[aid] = read_restriction(ancestor)
+            return known[aid]
+        try:
+            data = client.get_json(f"/rest/api/content/{aid}", {"expand": READ_RESTRICTIONS})
+        except ConfluenceApiError as exc:
+            if exc.status != 404:
+                raise
+            # We can read the child, so we passed the ancestor's restrictions: a 404 means it was deleted
+            # or moved meanwhile, and it restricts nothing any more.
+            data = {}
+        known[aid] = read_restriction(data) if isinstance(data, dict) else None
+        return known[aid]
 
-def _person(user: dict[str, Any]) -> PersonRef:
-    account = user.get("accountId") or user.get("username") or user.get("displayName")
-    return PersonRef(account=str(account), name=user.get("displayName"), email=user.get("email"))
+    def _people(self, client: ConfluenceClient, page_id: str, item: dict[str, Any]) -> list[Contribution]:
+        """The creator (author) and everyone else who saved a version (editor, weight = versions saved)."""
+        creator = _get(item, "history", "createdBy")
+        created = _date(_get(item, "history", "createdDate"))
+        versions = self._versions(client, page_id, item)
+        people: list[Contribution] = []
+        creator_ref = user_ref(creator) if isinstance(creator, dict) else None
+        if creator_ref is not None:
+            people.append(Contribution(person=creator_ref, role=Role.AUTHOR, at=created))
+        edits: dict[str, tuple[PersonRef, int, datetime | None]] = {}
+        for by, when in versions:
+            ref = user_ref(by)
+            if ref is None or (creator_ref is not None and ref.account == creator_ref.account):
+                continue
+            _, count, last = edits.get(ref.account, (ref, 0, None))
+            edits[ref.account] = (ref, count + 1, max((d for d in (last, when) if d), default=None))
+        for ref, count, last in edits.values():
+            people.append(Contribution(person=ref, role=Role.EDITOR, at=last, weight=float(count)))
+        return people
+
+    def _versions(
+        self, client: ConfluenceClient, page_id: str, item: dict[str, Any]
+    ) -> list[tuple[dict[str, Any], datetime | None]]:
+        current = _dict(item.get("version"))
+        by = current.get("by")
+        fallback = [(by, _date(current.get("when")))] if isinstance(by, dict) else []
+        if not self._versions_supported or current.get("number") == 1:  # one version: no history to ask
+            return fallback
+        try:
+            results = list(
+                client.iter_results(
+                    f"/rest/api/content/{page_id}/version", {"limit": "200"}, self.options.max_pages
+                )
+            )
+        except ConfluenceApiError as exc:
+            if exc.status != 404:
+                raise
+            self._versions_supported = False  # an older server without the endpoint: ask no more
+            return fallback
+        found = [(v["by"], _date(v.get("when"))) for v in results if isinstance(v.get("by"), dict)]
+        return found or fallback
 
 
-def _date(value: str | None) -> datetime | None:
+def retry_after_s(value: str | None) -> float | None:
+    """Retry-After as seconds: a number or an HTTP date."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        pass
+    try:
+        when = to_utc(parsedate_to_datetime(value))
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
+
+
+def _cursor(since: datetime | None, newest: datetime | None, failed: list[datetime | None]) -> str | None:
+    """The newest change read, but never at or past a page that failed (nor back before `since`)."""
+    cursor = newest
+    if failed:
+        if any(d is None for d in failed):
+            cursor = since
+        else:
+            bound = min(d for d in failed if d is not None) - timedelta(milliseconds=1)
+            cursor = bound if cursor is None else min(cursor, bound)
+            if since is not None:
+                cursor = max(cursor, since)
+    return cursor.isoformat() if cursor is not None else None
+
+
+def _decode(response: httpx.Response, shown: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except UnicodeDecodeError as exc:
+        raise ConfluenceApiError(f"GET {shown}: the answer is not UTF-8 JSON (byte {exc.start})") from None
+    except ValueError as exc:
+        raise ConfluenceApiError(f"GET {shown}: invalid JSON ({exc})") from None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _get(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _date(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return to_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:
         return None

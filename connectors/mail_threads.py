@@ -17,23 +17,20 @@ from connectors.base import to_utc
 from connectors.stackexchange_dump import html_to_text
 
 # What the email package is known to raise on hostile input (besides its own MessageError).
-_EMAIL_BUGS = (ValueError, TypeError, LookupError, IndexError, AttributeError, email.errors.MessageError)
+EMAIL_ERRORS = (ValueError, TypeError, LookupError, IndexError, AttributeError, email.errors.MessageError)
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _ADDRESS = re.compile(r"^[^@\s<>()\",;]+@[^@\s<>()\",;]+\.[^@\s<>()\",;]+$")
 _VIA = re.compile(r"^(.+?)\s+via\s+\S.*$", re.I)  # DMARC-munged "Name via List <list@...>"
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|wg|fwd?|fw)(\[\d+\])?\s*:|\[[^\[\]]*\])\s*", re.I)
-_ASCTIME = re.compile(r"([A-Z][a-z]{2}) +(\d{1,2}) (\d{1,2}):(\d{2})(?::(\d{2}))?(?: \S+)? (\d{4})\s*$")
+_ASCTIME = re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} +\d{1,2} [\d:]{4,8}( \S+)? \d{4}\s*$")
 _LOOSE_DATE = re.compile(r"\d{1,2} [A-Za-z]{3} \d{4} \d{1,2}:\d{2}(?::\d{2})?(?: [+-]\d{4})?")
-_MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
 _ATTRIBUTION_VERB = re.compile(
     r"\b(wrote|writes|schrieb|escribió|a écrit|ha scritto|scripsit|skrev|napisał|пишет|写道)\b\W*$"
     r"|\b(schrieb|escribió|a écrit|ha scritto)\b.*:\s*$",
     re.I,
 )
 _ATTRIBUTION_OPENER = re.compile(r"^(On|Am|Le|El|Il|Op|Em|W dniu|В|\?)\s.*\d")
-_CUT_MARKERS = re.compile(
-    r"^(-{5,} ?(Original Message|Ursprüngliche Nachricht|next part) ?-{5,}|-{10,} next part -{10,})\s*$", re.I
-)
+_CUT_MARKERS = re.compile(r"^-{5,} ?(Original Message|Ursprüngliche Nachricht|next part) ?-{5,}\s*$", re.I)
 _FOOTER_HINT = re.compile(r"mailing list|listinfo|unsubscribe|^From:\s|^De:\s|^Von:\s", re.I)
 _HTML_DELETED = re.compile(r"^\s*\[\[alternative HTML version deleted\]\]\s*$", re.I)
 _BLANKS = re.compile(r"\n{3,}")
@@ -52,7 +49,7 @@ class MailMessage:
     """One message as the connector keeps it; `own_text` is `body` without quotes, signature and footer."""
 
     file: str
-    index: int  # position in its file, 0-based
+    index: int  # position in its file, from 1
     message_id: str  # without <>, or a generated "gen-<hash>"
     subject: str
     sender_key: str  # lowercase address, else normalised display name
@@ -89,7 +86,7 @@ def parse_message(raw: bytes, file: str, index: int, from_line: str = "") -> Mai
     try:
         msg: Message = BytesParser(policy=policy.default).parsebytes(raw)
         body = body_text(msg)
-    except _EMAIL_BUGS:
+    except EMAIL_ERRORS:
         msg = BytesParser(policy=policy.compat32).parsebytes(raw)
         body = body_text(msg)
     headers = {name.lower() for name, _ in msg.raw_items()}
@@ -142,12 +139,9 @@ def decode_words(text: str) -> str:
         return text
     try:
         chunks = decode_header(text)
-    except _EMAIL_BUGS:
+    except EMAIL_ERRORS:
         return text
-    out: list[str] = []
-    for chunk, charset in chunks:
-        out.append(chunk if isinstance(chunk, str) else decode_bytes(chunk, charset))
-    return "".join(out).strip()
+    return "".join(c if isinstance(c, str) else decode_bytes(c, cs) for c, cs in chunks).strip()
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
@@ -197,20 +191,14 @@ def parse_sender(value: str) -> tuple[str | None, str | None, str]:
 
 def parse_mail_date(value: str | None, from_line: str = "") -> datetime | None:
     """The Date header (a recognisable date inside a mangled one too), else the mbox From_ line's date."""
-    if value:
-        for candidate in (value, *(m.group(0) for m in _LOOSE_DATE.finditer(value))):
-            try:
-                return to_utc(parsedate_to_datetime(candidate))
-            except (TypeError, ValueError, IndexError, OverflowError):
-                continue
-    if from_line and (m := _ASCTIME.search(from_line)):
-        month = _MONTHS.get(m.group(1).lower())
-        if month:
-            try:
-                parts = (int(m.group(6)), month, int(m.group(2)), int(m.group(3)), int(m.group(4)))
-                return to_utc(datetime(*parts, int(m.group(5) or 0)))
-            except ValueError:
-                return None
+    candidates = [value, *(m.group(0) for m in _LOOSE_DATE.finditer(value))] if value else []
+    if m := _ASCTIME.search(from_line):  # "From a@b  Tue Jan  2 13:59:13 2024", taken as UTC
+        candidates.append(m.group(0))
+    for candidate in candidates:
+        try:
+            return to_utc(parsedate_to_datetime(candidate))
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue
     return None
 
 
@@ -379,9 +367,9 @@ def build_threads(messages: list[MailMessage], prefixes: tuple[str, ...] = ()) -
     for m in messages:
         groups.setdefault(find(m.message_id), []).append(m)
     by_subject: dict[str, str] = {}
-    for key in sorted(groups, key=lambda k: _first_key(groups[k], order)):
-        members = groups[key]
-        lead = min(members, key=lambda m: _sort_key(m, order))
+    leads = {key: min(members, key=lambda m: _sort_key(m, order)) for key, members in groups.items()}
+    for key in sorted(groups, key=lambda k: _sort_key(leads[k], order)):
+        lead = leads[key]
         subject = clean_subject(lead.subject, prefixes).lower()
         target = by_subject.get(subject) if subject else None
         if target is not None and not lead.linked and _is_reply_subject(lead.subject):
@@ -396,23 +384,14 @@ def build_threads(messages: list[MailMessage], prefixes: tuple[str, ...] = ()) -
 
 
 def _thread(members: list[MailMessage], order: dict[str, int]) -> Thread:
+    """The root is the earliest message whose parent (In-Reply-To, else any References id) is not here."""
     members = sorted(members, key=lambda m: _sort_key(m, order))
     present = {m.message_id for m in members}
-    tops = [m for m in members if _parent_in(m, present) is None]
+    tops = [m for m in members if m.in_reply_to not in present and not present & set(m.references)]
     root = tops[0] if tops else members[0]
     return Thread(root=root, messages=members, started=not root.linked)
-
-
-def _parent_in(m: MailMessage, present: set[str]) -> str | None:
-    if m.in_reply_to in present:
-        return m.in_reply_to
-    return next((r for r in reversed(m.references) if r in present), None)
 
 
 def _sort_key(m: MailMessage, order: dict[str, int]) -> tuple[bool, str, int]:
     # Undated messages keep their archive position after the dated ones.
     return (m.date is None, m.date.isoformat() if m.date else "", order.get(m.message_id, 0))
-
-
-def _first_key(members: list[MailMessage], order: dict[str, int]) -> tuple[bool, str, int]:
-    return min(_sort_key(m, order) for m in members)

@@ -8,7 +8,7 @@ import logging
 import mailbox
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -30,7 +30,7 @@ from connectors.base import (
 )
 from connectors.config import ConfigError, SourceConfig, SourceContext
 from connectors.mail_threads import (
-    _EMAIL_BUGS,
+    EMAIL_ERRORS,
     MailMessage,
     MessageError,
     Thread,
@@ -150,9 +150,11 @@ class MboxConnector:
                     scan.duplicates += 1
                 else:  # two different messages claim one id: keep both, the later one renamed
                     renamed = f"{message.message_id}#{message.file}:{message.index}"
-                    scan.messages.append(_renamed(message, renamed))
+                    scan.messages.append(replace(message, message_id=renamed))
         if scan.rejoined or scan.duplicates:
-            _log.info("%s: %d split bodies rejoined, %d duplicates", self.name, scan.rejoined, scan.duplicates)
+            _log.info(
+                "%s: %d split bodies rejoined, %d duplicates", self.name, scan.rejoined, scan.duplicates
+            )
         self._cache = (signature, scan)
         return scan
 
@@ -184,7 +186,7 @@ def read_mbox_file(
         return []
     chunks: list[tuple[str, bytes]] = []  # (From_ line, message bytes)
     try:
-        for key in box.keys():
+        for key in box.iterkeys():
             data = box.get_bytes(key, from_=True)
             first, _, rest = data.partition(b"\n")
             from_line = first.decode("latin-1").rstrip("\r")
@@ -218,7 +220,7 @@ def read_mbox_file(
             continue
         try:
             messages.append(parse_message(raw, rel, n, from_line))
-        except (MessageError, *_EMAIL_BUGS) as exc:
+        except (MessageError, *EMAIL_ERRORS) as exc:
             fail(f"{where}: {exc}")
     return messages
 
@@ -248,7 +250,9 @@ def thread_document(source: str, thread: Thread, options: MboxOptions, acl: Acl)
         sections.append(Section(text=title))
     dates = [m.date for m in thread.messages if m.date is not None]
     label = options.list_name or _list_name(root)
-    payload = [[m.message_id, hashlib.sha256(m.body.encode("utf-8", "replace")).hexdigest()] for m in thread.messages]
+    payload = [
+        [m.message_id, hashlib.sha256(m.body.encode("utf-8", "replace")).hexdigest()] for m in thread.messages
+    ]
     return SourceDocument(
         doc_id=thread_doc_id(source, root.message_id),
         source=source,
@@ -285,12 +289,6 @@ def _list_name(root: MailMessage) -> str:
     if root.list_id and (m := re.search(r"<([^<>.\s]+)", root.list_id)):
         return m.group(1)
     return Path(root.file).stem
-
-
-def _renamed(message: MailMessage, message_id: str) -> MailMessage:
-    from dataclasses import replace
-
-    return replace(message, message_id=message_id)
 
 
 def _stat(path: Path, rel: str) -> tuple[str, int, int]:

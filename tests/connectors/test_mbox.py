@@ -22,7 +22,9 @@ PERCEVAL = Path("forum_mail_format_fixtures_perceval") / "tests" / "data"
 
 
 def split(items: list[Any]) -> tuple[list[SourceDocument], list[ConnectorFailure]]:
-    return [i for i in items if isinstance(i, SourceDocument)], [i for i in items if isinstance(i, ConnectorFailure)]
+    return [i for i in items if isinstance(i, SourceDocument)], [
+        i for i in items if isinstance(i, ConnectorFailure)
+    ]
 
 
 def connector(path: Path, **options: Any) -> MboxConnector:
@@ -219,9 +221,17 @@ def test_perceval_encoding_edge_cases(shared_data: Path) -> None:
 
 
 def test_sender_forms() -> None:
-    assert parse_sender("Ana Alvarez <Ana.Alvarez@Example.com>") == ("Ana Alvarez", "ana.alvarez@example.com", "ana.alvarez@example.com")
+    assert parse_sender("Ana Alvarez <Ana.Alvarez@Example.com>") == (
+        "Ana Alvarez",
+        "ana.alvarez@example.com",
+        "ana.alvarez@example.com",
+    )
     assert parse_sender('"Doe, Jane" <jane@x.org>') == ("Doe, Jane", "jane@x.org", "jane@x.org")
-    assert parse_sender("goran at domain.com (Göran L)") == ("Göran L", "goran@domain.com", "goran@domain.com")
+    assert parse_sender("goran at domain.com (Göran L)") == (
+        "Göran L",
+        "goran@domain.com",
+        "goran@domain.com",
+    )
     obfuscated = "||gge@ @end|ng |rom @t@t|@t|k@tu-dortmund@de (Uwe Ligges)"
     assert parse_sender(obfuscated) == ("Uwe Ligges", None, "uwe ligges")
     assert parse_sender("Ivan  Krylov via R-package-devel <r-package-devel@r-project.org>") == (
@@ -253,7 +263,9 @@ def test_own_words_strips_quotes_attribution_signature_and_footer() -> None:
     assert own_words("Hi\n\n[[alternative HTML version deleted]]\n") == "Hi"
 
 
-def msg(mid: str, subject: str, date: str, sender: str = "a@x.org", extra: str = "", body: str = "text") -> str:
+def msg(
+    mid: str, subject: str, date: str, sender: str = "a@x.org", extra: str = "", body: str = "text"
+) -> str:
     mid_line = f"Message-ID: <{mid}>\n" if mid else ""
     return (
         f"From {sender} Mon Jan  1 00:00:00 2024\nFrom: {sender}\nSubject: {subject}\n"
@@ -319,7 +331,9 @@ def test_truncated_binary_and_headerless_input(shared_data: Path, tmp_path: Path
     real = (shared_data / R_DEVEL / "r-package-devel-2024q4.mbox").read_bytes()
     cut = real[: real.index(b"\nFrom ", 20000) + 300]  # ends inside a message's headers
     (tmp_path / "a_truncated.mbox").write_bytes(cut)
-    (tmp_path / "b_garbage.mbox").write_bytes(random.Random(7).randbytes(4096).replace(b"\nFrom ", b"\nxxxx "))
+    (tmp_path / "b_garbage.mbox").write_bytes(
+        random.Random(7).randbytes(4096).replace(b"\nFrom ", b"\nxxxx ")
+    )
     (tmp_path / "c_headerless.mbox").write_bytes(
         b"From x Mon Jan  1 00:00:00 2024\n\x00\x01\x02 binary \xff\xfe\n\n"
         + msg("ok1", "Fine", "Mon, 1 Jan 2024 10:00:00 +0000").encode()
@@ -360,7 +374,7 @@ def test_odd_ids_duplicates_and_limits(tmp_path: Path) -> None:
     odd = next(d for d in docs if d.title == "Odd id")
     assert re.fullmatch(r"ml:[A-Za-z0-9._@+=$-]+~[0-9a-f]{10}", odd.doc_id)
     assert len({d.doc_id for d in docs}) == len(docs)
-    docs, failures = split(list(connector(box, max_message_mb=0.0001).load()))
+    docs, failures = split(list(connector(box, max_message_mb=0.00001).load()))
     assert docs == [] and len(failures) == 4 and "over max_message_mb" in failures[0].error
     assert parse_message(b"From: a@b.org\n\nx", "f", 1).message_id.startswith("gen-")
 
