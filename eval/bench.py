@@ -44,7 +44,13 @@ def run_whoknows(home: Path, *args: str) -> tuple[dict[str, Any], float, int]:
 
 
 def totals(report: dict[str, Any]) -> dict[str, int]:
-    keys = ("documents_added", "documents_updated", "documents_unchanged", "documents_deleted", "chunks_embedded")
+    keys = (
+        "documents_added",
+        "documents_updated",
+        "documents_unchanged",
+        "documents_deleted",
+        "chunks_embedded",
+    )
     out = {k: sum(s[k] for s in report["sources"]) for k in keys}
     out["failures"] = sum(len(s["failures"]) for s in report["sources"])
     return out
@@ -83,7 +89,9 @@ def bench_throughput(scratch: Path) -> None:
     t = totals(report)
     pipeline_s = report["duration_s"]
     print("## Ingest throughput: pdfs_real + confluence_html_export_varlab (files connector)")
-    print(f"documents {t['documents_added']}, chunks embedded {t['chunks_embedded']}, failures {t['failures']}")
+    print(
+        f"documents {t['documents_added']}, chunks embedded {t['chunks_embedded']}, failures {t['failures']}"
+    )
     print(
         f"pipeline {pipeline_s:.1f} s ({t['chunks_embedded'] / pipeline_s:.1f} chunks/s), "
         f"command wall {wall:.1f} s, peak RSS {peak} MB"
@@ -95,7 +103,8 @@ def bench_reindex(scratch: Path, changed_share: float = 0.01) -> None:
     corpus = scratch / "scifact-docs"
     n = write_scifact(corpus)
     config = sources_file(
-        scratch / "reindex.toml", [("scifact", corpus), ("confluence", SHARED / "confluence_html_export_varlab")]
+        scratch / "reindex.toml",
+        [("scifact", corpus), ("confluence", SHARED / "confluence_html_export_varlab")],
     )
     home = scratch / "home-reindex"
     full, full_wall, peak = run_whoknows(home, "reindex", "--config", str(config))

@@ -9,6 +9,7 @@ import numpy as np
 
 from index.acl import Principal, visible_sql
 from index.faiss_store import VectorSnapshot
+from index.fusion import DocResult, Leg, fuse_convex, fuse_rrf
 from index.store import Store, StoredDocument
 from index.text import fts_match, make_snippet, query_terms
 from ingest.embedding import Embedder
@@ -35,15 +36,29 @@ class Filters:
         return (" AND ".join(parts) or "1"), params
 
 
+FUSIONS = ("rrf", "zscore", "minmax")
+
+
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """Knobs of the ranker; `eval retrieval` measures them and the README records what each gave."""
+    """Knobs of the ranker; eval/RESULTS.md records what each gave (`python -m eval.levers`)."""
 
-    depth: int = 100  # documents taken from each leg before fusion
+    depth: int = 100  # documents taken from each leg before fusion (and normalised over)
+    fusion: str = "zscore"  # one of FUSIONS: reciprocal rank, or a convex combination of z- or min-max scores
+    keyword_weight: float = 0.5  # the keyword leg's share of the fusion; the dense leg gets the rest
+    adaptive: bool = False  # scale each leg's share by its confidence on the query (convex fusions)
     rrf_k: int = 60
+    chunk_sum_weight: float = 0.0  # a document scores its best chunk plus this share of its next two
+    drop_stopwords: bool = True
     title_weight: float = 2.0
     heading_weight: float = 1.0
     body_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r} (one of {', '.join(FUSIONS)})")
+        if not 0.0 <= self.keyword_weight <= 1.0:
+            raise ValueError(f"keyword_weight must be within 0..1, got {self.keyword_weight}")
 
 
 @dataclass(frozen=True)
@@ -51,15 +66,6 @@ class ChunkScore:
     rowid: int
     doc: int
     score: float
-
-
-@dataclass(frozen=True)
-class DocResult:
-    """One document in a ranking, with the chunk that earned it its place."""
-
-    doc: int
-    score: float
-    chunk: int
 
 
 @dataclass
@@ -80,27 +86,19 @@ class SearchHit:
     tags: list[str] = field(default_factory=list)
 
 
-def best_per_doc(chunks: Sequence[ChunkScore]) -> list[DocResult]:
-    """Document ranking by each document's best chunk; ties broken by document id."""
-    best: dict[int, ChunkScore] = {}
+def best_per_doc(chunks: Sequence[ChunkScore], sum_weight: float = 0.0) -> list[DocResult]:
+    """Document ranking by each document's best chunk (plus `sum_weight` times its next two best);
+    the chunk shown is the best one; ties broken by document id."""
+    by_doc: dict[int, list[ChunkScore]] = {}
     for c in chunks:
-        if c.doc not in best or c.score > best[c.doc].score:
-            best[c.doc] = c
-    ranked = sorted(best.values(), key=lambda c: (-c.score, c.doc))
-    return [DocResult(c.doc, c.score, c.rowid) for c in ranked]
-
-
-def fuse_rrf(rankings: Sequence[Sequence[DocResult]], rrf_k: int) -> list[DocResult]:
-    """Reciprocal-rank fusion; the chunk shown is the one from the leg that ranked the document highest."""
-    scores: dict[int, float] = {}
-    chunk_of: dict[int, tuple[int, int]] = {}
-    for ranking in rankings:
-        for rank, r in enumerate(ranking):
-            scores[r.doc] = scores.get(r.doc, 0.0) + 1.0 / (rrf_k + rank + 1)
-            if r.doc not in chunk_of or rank < chunk_of[r.doc][0]:
-                chunk_of[r.doc] = (rank, r.chunk)
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [DocResult(doc, score, chunk_of[doc][1]) for doc, score in ranked]
+        by_doc.setdefault(c.doc, []).append(c)
+    results = []
+    for doc, cs in by_doc.items():
+        cs.sort(key=lambda c: (-c.score, c.rowid))
+        score = cs[0].score + sum_weight * sum(c.score for c in cs[1:3]) if sum_weight else cs[0].score
+        results.append(DocResult(doc, score, cs[0].rowid))
+    results.sort(key=lambda r: (-r.score, r.doc))
+    return results
 
 
 class HybridRetriever:
@@ -129,11 +127,11 @@ class HybridRetriever:
         acl, acl_params = visible_sql(principal)
         flt, flt_params = filters.sql()
         s = self.settings
+        bm25 = f"bm25(chunks_fts, {s.title_weight}, {s.heading_weight}, {s.body_weight})"
         sql = (
-            f"SELECT f.rowid, c.doc, -bm25(chunks_fts, {s.title_weight}, {s.heading_weight}, {s.body_weight}) "
+            f"SELECT f.rowid, c.doc, -{bm25} "
             "FROM chunks_fts f JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc "
-            f"WHERE chunks_fts MATCH ? AND {acl} AND {flt} ORDER BY bm25(chunks_fts, "
-            f"{s.title_weight}, {s.heading_weight}, {s.body_weight}), f.rowid LIMIT ?"
+            f"WHERE chunks_fts MATCH ? AND {acl} AND {flt} ORDER BY {bm25}, f.rowid LIMIT ?"
         )
         rows = self.store.db.execute(sql, [match, *acl_params, *flt_params, limit]).fetchall()
         return [ChunkScore(r[0], r[1], float(r[2])) for r in rows]
@@ -190,18 +188,45 @@ class HybridRetriever:
             raise ValueError(f"unknown retrieval mode {mode!r} (one of {', '.join(MODES)})")
         filters = filters or Filters()
         depth = depth or self.settings.depth
-        chunk_limit = depth * 4
-        legs: list[list[DocResult]] = []
+        # Each leg contributes a fixed-size pool, so normalised scores (and the order of the top
+        # results) do not change with how many results the caller asked for.
+        pool = max(depth, self.settings.depth)
+        keyword: list[DocResult] = []
+        dense: list[DocResult] = []
         if mode in ("bm25", "hybrid"):
-            legs.append(
-                best_per_doc(self.keyword_chunks(query_terms(query), principal, filters, chunk_limit))
-            )
+            keyword = self.keyword_leg(query, principal, filters, pool)
         if mode in ("dense", "hybrid") and query.strip():
-            vector = self.embedder.embed_query(query)
-            legs.append(best_per_doc(self.dense_chunks(vector, principal, filters, chunk_limit)))
-        if mode != "hybrid":
-            return legs[0][:depth] if legs else []
-        return fuse_rrf([leg[:depth] for leg in legs], self.settings.rrf_k)[:depth]
+            dense = self.dense_leg(self.embedder.embed_query(query), principal, filters, pool)
+        if mode == "bm25":
+            return keyword[:depth]
+        if mode == "dense":
+            return dense[:depth]
+        return self.fuse(keyword, dense, pool)[:depth]
+
+    def keyword_leg(self, query: str, principal: Principal, filters: Filters, pool: int) -> list[DocResult]:
+        """The `pool` best documents by BM25 over chunks, each scored by its best chunk."""
+        s = self.settings
+        terms = query_terms(query, s.drop_stopwords)
+        chunks = self.keyword_chunks(terms, principal, filters, pool * 4)
+        return best_per_doc(chunks, s.chunk_sum_weight)[:pool]
+
+    def dense_leg(
+        self, vector: np.ndarray, principal: Principal, filters: Filters, pool: int
+    ) -> list[DocResult]:
+        """The `pool` best documents by inner product with the query vector, each scored by its best chunk."""
+        chunks = self.dense_chunks(vector, principal, filters, pool * 4)
+        return best_per_doc(chunks, self.settings.chunk_sum_weight)[:pool]
+
+    def fuse(self, keyword: list[DocResult], dense: list[DocResult], pool: int) -> list[DocResult]:
+        """The two legs as one ranking, by the configured fusion."""
+        s = self.settings
+        legs = [
+            Leg(keyword, s.keyword_weight, pool, absent_score=0.0),  # FTS5 gives non-matching documents 0
+            Leg(dense, 1.0 - s.keyword_weight, pool),
+        ]
+        if s.fusion == "rrf":
+            return fuse_rrf(legs, s.rrf_k)
+        return fuse_convex(legs, s.fusion, s.adaptive)
 
     def search(
         self,

@@ -142,11 +142,11 @@ STOPWORDS = frozenset(
 MAX_TERMS = 64
 
 
-def query_terms(text: str) -> list[str]:
+def query_terms(text: str, drop_stopwords: bool = True) -> list[str]:
     """Distinct lower-case words of the query, stop words dropped (unless nothing else is left)."""
     words = [w.lower() for w in _WORD.findall(text or "")]
     words = [w for w in words if len(w) <= 64]
-    kept = [w for w in words if w not in STOPWORDS] or words
+    kept = ([w for w in words if w not in STOPWORDS] if drop_stopwords else words) or words
     seen: dict[str, None] = {}
     for w in kept:
         seen.setdefault(w, None)

@@ -52,9 +52,10 @@ def _ref(found: Any) -> ExpertRef:
 
 
 def expert_finder(engine: Engine) -> ExpertFinder | None:
-    """The expert finder of `index.experts` (its `rank_experts`), or None while it is not installed.
+    """The expert finder of `index.experts` (`ExpertFinder(retriever).rank_experts`, or a module-level
+    `rank_experts`), or None while it is not installed.
 
-    Its arguments are passed by name from what it declares: `retriever`/`store`/`embedder`, the question
+    Arguments are passed by name from what it declares: `retriever`/`store`/`embedder`, the question
     as `query`/`question`/`q`, `principal` and `k`; results need `person_id` (and may have name, team,
     title, score, why).
     """
@@ -64,9 +65,12 @@ def expert_finder(engine: Engine) -> ExpertFinder | None:
         if exc.name != "index.experts":
             raise
         return None
-    rank = getattr(module, "rank_experts", None)
+    finder_class = getattr(module, "ExpertFinder", None)
+    rank = (
+        finder_class(engine.retriever).rank_experts if finder_class else getattr(module, "rank_experts", None)
+    )
     if rank is None:
-        log.warning("index.experts has no rank_experts; answers come without experts")
+        log.warning("index.experts has neither ExpertFinder nor rank_experts; answers come without experts")
         return None
     params = inspect.signature(rank).parameters
 

@@ -78,5 +78,33 @@ def answers(
     typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else "\n".join(format_answers(result)))
 
 
+@eval_app.command("experts")
+def experts(
+    ctx: typer.Context,
+    stackexchange: Annotated[
+        Path, typer.Option("--stackexchange", help="a Stack Exchange dump folder (Posts.xml, Users.xml, ...)")
+    ],
+    whole_threads: Annotated[
+        bool,
+        typer.Option(
+            "--whole-threads",
+            help="index pre-split threads whole, later answers included (how the README's reference "
+            "figures were measured)",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Expert finding by the shared data's protocol: the ranker beside popularity and BM25 voting."""
+    from connectors.base import ConnectorError
+    from eval.experts_eval import evaluate_experts
+    from eval.experts_report import format_experts
+
+    try:
+        result = evaluate_experts(settings_of(ctx), stackexchange, whole_threads=whole_threads)
+    except (ConnectorError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else "\n".join(format_experts(result)))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(eval_app, name="eval")

@@ -1,0 +1,112 @@
+"""`make eval`: every evaluation section in turn, printed as Markdown tables.
+
+Extension point: a section is a function `(ReportContext) -> list[str]` (the lines it prints);
+append it to SECTIONS (e.g. experts_section, answers_section) and `make eval` runs it after the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from eval.answers_eval import answers_section
+from eval.datasets import RECIPES, build_set
+from eval.experts_report import experts_section
+from eval.retrieval_eval import RetrievalResult, evaluate_retrieval
+from service.settings import Settings, load_settings
+
+DATA_ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+# Measured on scifact test by the data's curators (../shared/data/README.md): (nDCG@10, Recall@100).
+SCIFACT_REFERENCE = {"bm25": (0.662, 0.876), "dense": (0.645, 0.925), "hybrid": (0.685, 0.955)}
+REFERENCE_LABEL = {"bm25": "BM25", "dense": "all-MiniLM-L6-v2", "hybrid": "plain RRF"}
+MODES = ("bm25", "dense", "hybrid")
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    settings: Settings
+    data_root: Path
+
+
+Section = Callable[[ReportContext], list[str]]
+
+
+def _row(r: RetrievalResult) -> str:
+    m = r.metrics
+    return (
+        f"| {r.mode} | {m['ndcg@10']:.3f} | {m['recall@100']:.3f} | {m['mrr@10']:.3f} | "
+        f"{r.latency_ms['p50']:.1f} | {r.latency_ms['p95']:.1f} |"
+    )
+
+
+def _ingest_line(r: RetrievalResult) -> str:
+    i = r.ingest
+    return (
+        f"ingest: {i['documents_added']} added, {i['documents_unchanged']} unchanged, "
+        f"{i['chunks_embedded']} chunks embedded, {i['chunks_reused']} reused, {i['duration_s']} s"
+    )
+
+
+def retrieval_section(ctx: ReportContext) -> list[str]:
+    """scifact test in every mode beside the reference figures, then the sets built from shared data."""
+    lines = ["## Retrieval", ""]
+    scifact = ctx.data_root / "scifact_beir"
+    results = evaluate_retrieval(ctx.settings, scifact, MODES, "test")
+    lines += [
+        f"### scifact_beir, split test, {results[0].queries} queries",
+        "",
+        "| mode | nDCG@10 | Recall@100 | MRR@10 | p50 ms | p95 ms | reference nDCG@10 | reference R@100 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        ref = SCIFACT_REFERENCE[r.mode]
+        lines.append(f"{_row(r)} {ref[0]:.3f} ({REFERENCE_LABEL[r.mode]}) | {ref[1]:.3f} |")
+    lines += ["", _ingest_line(results[0]), ""]
+    built_root = ctx.settings.home / "eval" / "built"
+    for recipe in RECIPES.values():
+        root = build_set(recipe, ctx.data_root, built_root)
+        res = evaluate_retrieval(ctx.settings, root, MODES, "test")
+        best_leg = max(r.metrics["ndcg@10"] for r in res if r.mode != "hybrid")
+        hybrid = next(r for r in res if r.mode == "hybrid").metrics["ndcg@10"]
+        lines += [
+            f"### {recipe.name}, {res[0].queries} queries: {recipe.description}",
+            "",
+            "| mode | nDCG@10 | Recall@100 | MRR@10 | p50 ms | p95 ms |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *[_row(r) for r in res],
+            "",
+            f"hybrid - best leg (nDCG@10): {hybrid - best_leg:+.3f}; {_ingest_line(res[0])}",
+            "",
+        ]
+    lines.append("p50/p95: warm latency of HybridRetriever.rank per query (query embedding included).")
+    return lines
+
+
+SECTIONS: list[Section] = [retrieval_section, answers_section, experts_section]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=None, help="WhoKnows home (default: $WHOKNOWS_HOME)")
+    parser.add_argument("--data", type=Path, default=DATA_ROOT, help="shared data root")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.WARNING)
+    ctx = ReportContext(load_settings(args.home), args.data.resolve())
+    started = time.perf_counter()
+    for section in SECTIONS:
+        print("\n".join(section(ctx)), flush=True)
+    print(f"\n(report took {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

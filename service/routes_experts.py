@@ -1,0 +1,140 @@
+"""GET /experts (who knows X) and GET /people/{id} (a profile), both within the caller's ACL."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import BaseModel
+
+from index.acl import Principal
+from index.expert_model import ExpertSettings
+from index.expert_profile import PersonProfile
+from index.experts import Expert, ExpertFilters, ExpertFinder
+from service.auth import principal_from_request
+from service.engine import Engine
+
+router = APIRouter()
+
+
+class MentorModel(BaseModel):
+    opt_in: bool
+    capacity: int | None
+    active: bool
+    available: bool
+
+
+class EvidenceModel(BaseModel):
+    doc_id: str
+    title: str
+    url: str | None
+    source: str
+    kind: str
+    role: str
+    roles: list[str]
+    snippet: str
+    date: str | None
+    score: float
+
+
+class ExpertModel(BaseModel):
+    person_id: str
+    name: str | None
+    team: str | None
+    title: str | None
+    score: float
+    why: str
+    evidence: list[EvidenceModel]
+    topics: list[str]
+    last_active: str | None
+    mentor: MentorModel
+    signals: dict[str, float]
+
+
+class ExpertsResponse(BaseModel):
+    query: str
+    experts: list[ExpertModel]
+    took_ms: float
+
+
+class TopicModel(BaseModel):
+    topic: str
+    weight: float
+
+
+class ActivityModel(BaseModel):
+    doc_id: str
+    title: str
+    url: str | None
+    source: str
+    kind: str
+    role: str
+    date: str | None
+
+
+class PersonModel(BaseModel):
+    person_id: str
+    name: str | None
+    team: str | None
+    title: str | None
+    timezone: str | None
+    mentor: MentorModel
+    last_active: str | None
+    topics: list[TopicModel]
+    ask_me_about: list[str]
+    documents: list[ActivityModel]
+    counts: dict[str, int]
+    sources: dict[str, int]
+
+
+def finder_of(request: Request) -> ExpertFinder:
+    engine: Engine = request.app.state.engine
+    return ExpertFinder(engine.retriever, ExpertSettings())
+
+
+def expert_model(e: Expert) -> ExpertModel:
+    data = asdict(e)
+    data["mentor"] = MentorModel(**asdict(e.mentor), available=e.mentor.available)
+    return ExpertModel(**data)
+
+
+def person_model(p: PersonProfile) -> PersonModel:
+    data = asdict(p)
+    data["mentor"] = MentorModel(**asdict(p.mentor), available=p.mentor.available)
+    data["topics"] = [TopicModel(topic=t, weight=w) for t, w in p.topics]
+    return PersonModel(**data)
+
+
+@router.get("/experts", response_model=ExpertsResponse, tags=["experts"])
+def experts(
+    request: Request,
+    q: Annotated[str, Query(description="the question or topic; plain words")] = "",
+    k: Annotated[int, Query(ge=1, le=50)] = 10,
+    mentors_only: Annotated[bool, Query(description="only people who mentor and have room")] = False,
+    team: Annotated[str | None, Query(max_length=200)] = None,
+    include_inactive: Annotated[bool, Query(description="also people who left or are inactive")] = False,
+    principal: Principal = Depends(principal_from_request),
+) -> ExpertsResponse:
+    engine: Engine = request.app.state.engine
+    limit = engine.settings.max_query_chars
+    if len(q) > limit:
+        raise HTTPException(status_code=422, detail=f"q is {len(q)} characters long; the limit is {limit}")
+    started = time.perf_counter()
+    filters = ExpertFilters(include_inactive=include_inactive, mentors_only=mentors_only, team=team or None)
+    found = finder_of(request).rank_experts(q, principal, k=k, filters=filters) if q.strip() else []
+    took = (time.perf_counter() - started) * 1000
+    return ExpertsResponse(query=q, experts=[expert_model(e) for e in found], took_ms=round(took, 2))
+
+
+@router.get("/people/{person_id}", response_model=PersonModel, tags=["experts"])
+def person(
+    request: Request,
+    person_id: Annotated[str, Path(max_length=300)],
+    principal: Principal = Depends(principal_from_request),
+) -> PersonModel:
+    profile = finder_of(request).profile(person_id, principal)
+    if profile is None:
+        raise HTTPException(status_code=404, detail="no such person")
+    return person_model(profile)
