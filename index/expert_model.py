@@ -74,6 +74,7 @@ class ExpertSettings:
     prior_weight: float = 1.0  # exponent of the prior (0: no prior; for the ablation)
     normalise: bool = True  # divide the evidence by the activity (False: plain Model 2 voting)
     evidence_per_person: int = 3
+    related_depth: int = 20  # the why-line counts documents among this many best for the question
     topics_per_person: int = 5
 
     def __post_init__(self) -> None:

@@ -103,6 +103,7 @@ class Ranking:
     signals: dict[int, PersonSignals]
     rel: dict[int, float]
     ranked: dict[int, DocResult]
+    position: dict[int, int]  # document -> its rank in the retrieved list
 
     def explain(self, finder: ExpertFinder, score: float, row: PersonRow, now: datetime) -> Expert:
         return finder._explain(
@@ -113,6 +114,7 @@ class Ranking:
             self.signals[row.id],
             self.rel,
             self.ranked,
+            self.position,
             now,
         )
 
@@ -150,7 +152,7 @@ class ExpertFinder:
         now = now or datetime.now(UTC)
         s = self.settings
         if not query.strip():
-            return Ranking(query, [], {}, {}, {}, {})
+            return Ranking(query, [], {}, {}, {}, {}, {})
         ranked = self.retriever.rank(query, principal, mode=s.retrieval_mode, depth=s.depth)
         rel = dict(zip((r.doc for r in ranked), relevance_weights([r.score for r in ranked], s), strict=True))
         people, signals = self._signals(principal, rel, now)
@@ -163,7 +165,8 @@ class ExpertFinder:
         ]
         scored = [(score, row) for score, row in scored if score > 0.0]
         scored.sort(key=lambda sr: (-sr[0], sr[1].person_id))
-        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked})
+        position = {r.doc: i for i, r in enumerate(ranked)}
+        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position)
 
     def profile(
         self, person_id: str, principal: Principal, now: datetime | None = None
@@ -219,6 +222,7 @@ class ExpertFinder:
         signals: PersonSignals,
         rel: dict[int, float],
         ranked: dict[int, DocResult],
+        position: dict[int, int],
         now: datetime,
     ) -> Expert:
         s = self.settings
@@ -257,7 +261,9 @@ class ExpertFinder:
             team=row.team,
             title=row.title,
             score=round(score, 8),
-            why=why_line(person.by_doc, docs, order),
+            why=why_line(
+                person.by_doc, docs, [d for d in order if position[d] < s.related_depth] or order[:1]
+            ),
             evidence=evidence,
             topics=[t for t, _ in topics],
             last_active=iso_at(max(dated_all)) if dated_all else None,
