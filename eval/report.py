@@ -96,8 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.report", description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=None, help="WhoKnows home (default: $WHOKNOWS_HOME)")
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="shared data root")
-    names = [s.__name__.removesuffix("_section") for s in SECTIONS]
-    parser.add_argument("--only", choices=names, action="append", help="run only this section (repeatable)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -105,8 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     ctx = ReportContext(load_settings(args.home), args.data.resolve())
     started = time.perf_counter()
     for section in SECTIONS:
-        if args.only and section.__name__.removesuffix("_section") not in args.only:
-            continue
         print("\n".join(section(ctx)), flush=True)
     print(f"\n(report took {time.perf_counter() - started:.0f} s)")
     return 0

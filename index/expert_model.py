@@ -1,8 +1,7 @@
 """Expert ranking arithmetic: settings, what one contribution is worth, recency, and the final score.
 
-The model (index/EXPERTS.md in eval/ has the measurements behind every default):
-
     a(c)  = role_weight(role) x quality(weight) x 0.5 ** (age_days / evidence_half_life_days)
+    rel(d) = (k + 1) / (k + rank of d among the documents retrieved for the question)
     E(p)  = sum over retrieved documents d of rel(d) x sum of a(c) for p's contributions c to d
     T(p)  = E(p) / (A(p) + smoothing)          A(p) = sum of a(c) over all p's visible contributions
     P(p)  = (1 - m) x recent share + m x all-time share of the visible activity mass
@@ -13,7 +12,7 @@ work that is about the question (profile-centric, Model 1-like), so a prolific p
 query; P brings activity back as a prior, weighted to recent activity, because the people who answer
 next are the ones active now. Recency in P is measured on the visible activity's own clock (the share of
 all visible contributions made since), so one setting fits a forum that moves in days and a wiki that
-moves in months.
+moves in months. eval/EXPERTS.md has the measurements behind every default.
 """
 
 from __future__ import annotations
@@ -58,19 +57,17 @@ class ExpertSettings:
     tuned per dataset (eval/EXPERTS.md)."""
 
     depth: int = 100  # documents retrieved per question
-    relevance: str = "rank"  # how retrieved documents are weighted: "rank" or "score" (relevance_weights)
-    rank_k: float = 60.0  # flatness of the rank weights of retrieved documents (as in RRF)
     retrieval_mode: str = "hybrid"
+    relevance: str = "rank"  # how retrieved documents are weighted: "rank" or "score" (relevance_weights)
+    rank_k: float = 30.0  # flatness of the rank weights of retrieved documents (as in RRF)
     role_weights: tuple[tuple[str, float], ...] = DEFAULT_ROLE_WEIGHTS
-    quality_weight: float = 0.25  # 1 + this x log(1 + votes or kB), floored at quality_floor
+    quality_weight: float = 0.0  # 1 + this x log(1 + votes or kB): no gain measured, off (EXPERTS.md)
     quality_floor: float = 0.25
     evidence_half_life_days: float = 730.0  # knowledge goes stale slowly
-    activity_half_life_share: float = 0.05  # the prior halves every 5% of the visible activity
-    long_term_share: float = 0.25  # m: the all-time share of the prior
-    smoothing: float = (
-        1.0  # in contribution-weight units; keeps one lucky answer from outranking a body of work
-    )
-    topic_weight: float = 1.0  # exponent of the topical term against the prior
+    activity_half_life_share: float = 0.1  # the prior halves every 10% of the visible activity
+    long_term_share: float = 0.15  # m: the all-time share of the prior
+    smoothing: float = 3.0  # mu, in contribution units: one lucky answer does not make an expert
+    topic_weight: float = 2.0  # lambda: topical focus counts more than the prior
     prior_weight: float = 1.0  # exponent of the prior (0: no prior; for the ablation)
     normalise: bool = True  # divide the evidence by the activity (False: plain Model 2 voting)
     evidence_per_person: int = 3

@@ -8,6 +8,7 @@ documents did not exist. The arithmetic lives in index/expert_model.py.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,25 @@ from index.expert_profile import (
 )
 from index.retrieval import DocResult, HybridRetriever
 from index.store import StoredDocument
+
+
+# "who knows about X", "who can help me with X", "is there anyone who knows X": the asking, not the topic.
+_ASKING = re.compile(
+    r"^\s*(?:(?:is\s+there\s+)?any(?:one|body)\s+(?:who\s+)?knows?"
+    r"|who\s+(?:else\s+)?(?:knows|knew|can\s+(?:help|assist)(?:\s+(?:me|us))?"
+    r"|(?:is|are)\s+(?:an?\s+|the\s+)?(?:experts?|specialists?))"
+    r"|(?:find|ask)\s+(?:an?\s+)?experts?)"
+    r"(?:\s+(?:about|with|on|in|for|of|at))?\s+",
+    re.IGNORECASE,
+)
+
+
+def topic_of(query: str) -> str:
+    """The question without the asking ("who knows about X" -> "X"), so only the topic is retrieved."""
+    if not _ASKING.match(query):
+        return query
+    topic = _ASKING.sub("", query, count=1).strip(" ?!.")
+    return topic or query
 
 
 @dataclass(frozen=True)
@@ -153,6 +173,7 @@ class ExpertFinder:
         s = self.settings
         if not query.strip():
             return Ranking(query, [], {}, {}, {}, {}, {})
+        query = topic_of(query)
         ranked = self.retriever.rank(query, principal, mode=s.retrieval_mode, depth=s.depth)
         rel = dict(zip((r.doc for r in ranked), relevance_weights([r.score for r in ranked], s), strict=True))
         people, signals = self._signals(principal, rel, now)
