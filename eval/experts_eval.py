@@ -347,10 +347,15 @@ def ablations(base: ExpertSettings) -> dict[str, ExpertSettings]:
         "normalised voting, no prior": replace(base, prior_weight=0.0),
         "prior without recency": replace(base, long_term_share=1.0),
         "prior without long-term share": replace(base, long_term_share=0.0),
-        "no quality factor": replace(base, quality_weight=0.0),
+        "quality factor 0.25 (votes, kB)": replace(base, quality_weight=0.25),
         "no evidence decay": replace(base, evidence_half_life_days=1e9),
         "equal role weights": replace(base, role_weights=tuple((r, 1.0) for r, _ in base.role_weights)),
-        "topic weight 2": replace(base, topic_weight=2.0),
+        "topic weight 1": replace(base, topic_weight=1.0),
+        "no accepted-answer bonus": replace(
+            base,
+            role_weights=tuple((r, 0.0 if r == "accepted_answerer" else w) for r, w in base.role_weights),
+        ),
+        "score-scaled relevance": replace(base, relevance="score"),
         "bm25 retrieval": replace(base, retrieval_mode="bm25"),
         "dense retrieval": replace(base, retrieval_mode="dense"),
     }

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.beir import BeirDataset, load_beir
+from eval.beir import BeirConnector, BeirDataset, load_beir, source_config
 from eval.datasets import RECIPES, build_set
 from eval.metrics import evaluate_run
 from eval.retrieval_eval import dataset_engine, dataset_home, ingest_dataset, rank_with
@@ -127,8 +127,6 @@ def chunked_engine(engine: Engine, root: Path, chunking: ChunkingSettings) -> tu
     store, snapshots = Store(home), SnapshotStore(home)
     cache = VectorCache(engine.settings.cache_path, engine.embedder.dim)
     pipeline = IngestPipeline(store, snapshots, engine.embedder, cache, chunking=chunking)
-    from eval.beir import BeirConnector, source_config
-
     pipeline.run([(source_config(), BeirConnector(root / "corpus.jsonl"))])
     return store, snapshots
 

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eval.answers_eval import answers_section
+from eval.beir import load_beir
 from eval.datasets import RECIPES, build_set
 from eval.experts_report import experts_section
-from eval.retrieval_eval import RetrievalResult, evaluate_retrieval
+from eval.metrics import evaluate_run
+from eval.retrieval_eval import RetrievalResult, dataset_engine, evaluate_retrieval, rank_with
+from index.retrieval import HybridRetriever, RetrievalSettings
 from service.settings import Settings, load_settings
 
 DATA_ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -27,9 +30,10 @@ DATA_ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SCIFACT_REFERENCE = {"bm25": (0.662, 0.876), "dense": (0.645, 0.925), "hybrid": (0.685, 0.955)}
 REFERENCE_LABEL = {"bm25": "BM25", "dense": "all-MiniLM-L6-v2", "hybrid": "plain RRF"}
 MODES = ("bm25", "dense", "hybrid")
+OLD_FUSION = RetrievalSettings(fusion="rrf", rrf_k=60, keyword_weight=0.5)
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: sections type it as a Protocol with plain (settable) attributes
 class ReportContext:
     settings: Settings
     data_root: Path
@@ -54,6 +58,17 @@ def _ingest_line(r: RetrievalResult) -> str:
     )
 
 
+def _old_fusion_line(ctx: ReportContext, root: Path) -> list[str]:
+    """The ranker before issue 3 (equal-weight RRF) on the same index: what the fusion change gave."""
+    engine = dataset_engine(ctx.settings, root)
+    old = HybridRetriever(engine.store, engine.snapshot, engine.embedder, OLD_FUSION)
+    dataset = load_beir(root, "test")
+    m = evaluate_run(dataset.qrels, rank_with(old, dataset, "hybrid", 100)[0])
+    return [
+        f"same legs, plain RRF k=60 (the ranker before): nDCG@10 {m['ndcg@10']:.3f}, R@100 {m['recall@100']:.3f}"
+    ]
+
+
 def retrieval_section(ctx: ReportContext) -> list[str]:
     """scifact test in every mode beside the reference figures, then the sets built from shared data."""
     lines = ["## Retrieval", ""]
@@ -68,7 +83,7 @@ def retrieval_section(ctx: ReportContext) -> list[str]:
     for r in results:
         ref = SCIFACT_REFERENCE[r.mode]
         lines.append(f"{_row(r)} {ref[0]:.3f} ({REFERENCE_LABEL[r.mode]}) | {ref[1]:.3f} |")
-    lines += ["", _ingest_line(results[0]), ""]
+    lines += ["", _ingest_line(results[0]), "", *_old_fusion_line(ctx, scifact), ""]
     built_root = ctx.settings.home / "eval" / "built"
     for recipe in RECIPES.values():
         root = build_set(recipe, ctx.data_root, built_root)
@@ -96,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.report", description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=None, help="WhoKnows home (default: $WHOKNOWS_HOME)")
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="shared data root")
+    names = [s.__name__.removesuffix("_section") for s in SECTIONS]
+    parser.add_argument("--only", choices=names, action="append", help="run only this section (repeatable)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -103,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ctx = ReportContext(load_settings(args.home), args.data.resolve())
     started = time.perf_counter()
     for section in SECTIONS:
+        if args.only and section.__name__.removesuffix("_section") not in args.only:
+            continue
         print("\n".join(section(ctx)), flush=True)
     print(f"\n(report took {time.perf_counter() - started:.0f} s)")
     return 0

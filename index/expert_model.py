@@ -60,6 +60,7 @@ class ExpertSettings:
     retrieval_mode: str = "hybrid"
     relevance: str = "rank"  # how retrieved documents are weighted: "rank" or "score" (relevance_weights)
     rank_k: float = 30.0  # flatness of the rank weights of retrieved documents (as in RRF)
+    score_power: float = 1.0  # with relevance "score": below 1 flattens the scaled scores
     role_weights: tuple[tuple[str, float], ...] = DEFAULT_ROLE_WEIGHTS
     quality_weight: float = 0.0  # 1 + this x log(1 + votes or kB): no gain measured, off (EXPERTS.md)
     quality_floor: float = 0.25
@@ -156,6 +157,7 @@ class PersonSignals:
     activity: float  # A(p)
     recent_share: float  # this person's share of the recency-weighted visible activity
     total_share: float  # and of the all-time activity
+    departed: bool = False  # no longer active: recency says nothing about asking them, their work remains
 
     def topical(self, settings: ExpertSettings) -> float:
         if self.evidence <= 0.0:
@@ -163,7 +165,7 @@ class PersonSignals:
         return self.evidence / (self.activity + settings.smoothing) if settings.normalise else self.evidence
 
     def prior(self, settings: ExpertSettings) -> float:
-        m = settings.long_term_share
+        m = 1.0 if self.departed else settings.long_term_share
         return (1.0 - m) * self.recent_share + m * self.total_share
 
     def score(self, settings: ExpertSettings) -> float:
@@ -185,4 +187,4 @@ def relevance_weights(scores: Sequence[float], settings: ExpertSettings) -> list
     top, bottom = max(scores), min(scores)
     if top - bottom <= 0.0:
         return [1.0] * len(scores)
-    return [(s - bottom) / (top - bottom) for s in scores]
+    return [((s - bottom) / (top - bottom)) ** settings.score_power for s in scores]

@@ -11,7 +11,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from connectors.base import Role
@@ -38,7 +38,6 @@ from index.expert_profile import (
 )
 from index.retrieval import DocResult, HybridRetriever
 from index.store import StoredDocument
-
 
 # "who knows about X", "who can help me with X", "is there anyone who knows X": the asking, not the topic.
 _ASKING = re.compile(
@@ -179,6 +178,9 @@ class ExpertFinder:
         people, signals = self._signals(principal, rel, now)
         rows = people_by_ids(self.store.db, signals)
         excluded = people_of_user(self.store.db, principal.user)
+        for pid, row in rows.items():
+            if not row.active:  # only listed on request (include_inactive)
+                signals[pid] = replace(signals[pid], departed=True)
         scored = [
             (sig.score(s), rows[pid])
             for pid, sig in signals.items()

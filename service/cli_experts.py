@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Annotated
@@ -61,7 +62,7 @@ def register(app: typer.Typer) -> None:
             )
             for ev in e.evidence:
                 typer.echo(f"    - {ev.title} [{ev.role}, {ev.date or 'undated'}] {ev.url or ev.doc_id}")
-                typer.echo(f"      {re.sub(r'</?mark>', '*', ev.snippet)}")
+                typer.echo(f"      {html.unescape(re.sub(r'</?mark>', '*', ev.snippet))}")
 
     @app.command()
     def person(

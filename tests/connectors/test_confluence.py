@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -92,7 +93,7 @@ PAGES = [
 
 
 class Api(BaseHTTPRequestHandler):
-    script: list[str] = []  # behaviours consumed in order: "429", "500", "hang"
+    script: ClassVar[list[str]] = []  # behaviours consumed in order: "429", "500", "hang"
 
     def log_message(self, *args: object) -> None:
         pass
@@ -110,7 +111,7 @@ class Api(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         query = parse_qs(url.query)
         if url.path.endswith("/version"):
-            body = {
+            body: dict[str, object] = {
                 "results": [
                     {
                         "number": 3,

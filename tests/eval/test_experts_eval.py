@@ -171,9 +171,6 @@ def test_cli_runs_the_protocol_and_a_second_run_embeds_nothing(tmp_path, shared_
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="issue 5 open: the expert ranker does not meet this yet (P@1 0.24 < 0.30 on ai 2016)", strict=False
-)
 def test_targets_on_the_real_ai_dump(tmp_path, shared_data, embedder):
     """The protocol's reference figures, reproduced by the baselines, and the ranker beating them."""
     dump = shared_data / "stackexchange_ai_2016"
