@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from connectors.base import Acl
+
+OptionsModel = TypeVar("OptionsModel", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -86,3 +88,44 @@ def load_sources_config(path: Path) -> list[SourceConfig]:
             config = config.model_copy(update={"path": resolved.resolve()})
         configs.append(config)
     return configs
+
+
+def parse_options(
+    config: SourceConfig,
+    model: type[OptionsModel],
+    *,
+    label: Literal["field", "option"] = "field",
+    list_known: bool = False,
+) -> OptionsModel:
+    """A source's `options` validated with the connector's model. The first problem is a ConfigError
+    "source 'x': <label> '<name>': <why>", with the known option names after it when `list_known`."""
+    try:
+        return model.model_validate(config.options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "options"
+        known = f" (options: {', '.join(model.model_fields)})" if list_known else ""
+        raise ConfigError(f"source {config.name!r}: {label} '{name}': {first['msg']}{known}") from exc
+
+
+def resolve_source_path(
+    config: SourceConfig,
+    context: SourceContext,
+    *,
+    missing: str = "required",
+    must_exist: bool = False,
+    kind: Literal["folder", "file"] | None = None,
+) -> Path:
+    """A source's `path`, relative ones against `context.base_dir`, checked in this order: given (else
+    `missing` is the reason), existing when `must_exist`, of `kind` when given. Not made canonical."""
+    where = f"source {config.name!r}: field 'path'"
+    if config.path is None:
+        raise ConfigError(f"{where}: {missing}")
+    path = config.path if config.path.is_absolute() else context.base_dir / config.path
+    if must_exist and not path.exists():
+        raise ConfigError(f"{where}: {path} does not exist")
+    if kind == "folder" and not path.is_dir():
+        raise ConfigError(f"{where}: {path} is not a folder")
+    if kind == "file" and not path.is_file():
+        raise ConfigError(f"{where}: {path} is not a file")
+    return path

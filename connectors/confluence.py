@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from connectors.base import Acl, ConnectorError, ConnectorFailure, DocId, PersonRef, SourceDocument, to_utc
-from connectors.config import ConfigError, SourceConfig, SourceContext
+from connectors.config import ConfigError, SourceConfig, SourceContext, parse_options, resolve_source_path
 from connectors.confluence_export import PageError, PageFile, page_files, parse_export_page, sniff_page_date
 
 if TYPE_CHECKING:
@@ -74,16 +74,9 @@ class ConfluenceConnector:
             raise ConfigError(
                 f"{where}: give either 'path' (an HTML space export) or 'url' (the REST base URL)"
             )
-        try:
-            options = ConfluenceOptions.model_validate(config.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field_name = ".".join(str(p) for p in first["loc"]) or "options"
-            raise ConfigError(f"{where}: field '{field_name}': {first['msg']}") from exc
+        options = parse_options(config, ConfluenceOptions)
         if config.path is not None:
-            folder = config.path if config.path.is_absolute() else context.base_dir / config.path
-            if not folder.is_dir():
-                raise ConfigError(f"{where}: field 'path': {folder} is not a folder")
+            folder = resolve_source_path(config, context, kind="folder")
             return cls(config.name, options, config.acl, folder=folder)
         url = str(config.url).rstrip("/")
         if not url.startswith(("http://", "https://")):

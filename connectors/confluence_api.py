@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,12 +26,20 @@ from connectors.base import (
 )
 from connectors.confluence import ConfluenceOptions, Restriction, effective_acl, read_restriction, user_ref
 from connectors.confluence_export import html_sections, storage_soup
+from connectors.cursors import held_cursor
+from connectors.http_retry import (
+    RETRY_STATUSES,
+    Retry,
+    decode_json,
+    doubling_delay_s,
+    retry_after_s,
+    with_retries,
+)
 
 _log = logging.getLogger(__name__)
 
 READ_RESTRICTIONS = "restrictions.read.restrictions.user,restrictions.read.restrictions.group"
 EXPAND = f"body.storage,version,history,ancestors,{READ_RESTRICTIONS}"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _HINTS = {401: " (check the username/token secrets)", 403: " (the account may not read this space)"}
 
 
@@ -87,34 +94,39 @@ class ConfluenceClient:
         else:
             url = self.base_url + path
         shown = url[len(self.base_url) :] if url.startswith(self.base_url) else url
-        last, status = "no attempt", None
-        for attempt in range(1, self._tries + 1):
-            delay = self._backoff_s * (2 ** (attempt - 1))
-            try:
-                response = self._http.get(url, params=params)
-            except httpx.TimeoutException:
-                last, status = f"timed out ({self._timeout_s:g} s)", None
-            except httpx.TransportError as exc:
-                last, status = f"connection failed ({type(exc).__name__})", None
-            else:
-                status = response.status_code
-                if status == 200:
-                    return _decode(response, shown)
-                if status not in RETRY_STATUSES:
-                    raise ConfluenceApiError(f"GET {shown}: HTTP {status}{_HINTS.get(status, '')}", status)
-                last = f"HTTP {status}"
-                wait = retry_after_s(response.headers.get("Retry-After"))
-                if wait is not None:
-                    if wait > self._max_retry_after_s:
-                        raise ConfluenceApiError(
-                            f"GET {shown}: HTTP {status}, Retry-After {wait:g} s is over max_retry_after_s",
-                            status,
-                        )
-                    delay = wait
-            if attempt < self._tries:
-                _log.info("GET %s: %s; retry %d in %.1f s", shown, last, attempt, delay)
-                self._sleep(min(delay, self._max_retry_after_s))
-        raise ConfluenceApiError(f"GET {shown}: {last} after {self._tries} tries", status)
+        outcome = with_retries(
+            lambda: self._attempt(url, params, shown), self._tries, lambda n, r: self._pause(shown, n, r)
+        )
+        if isinstance(outcome, Retry):
+            raise ConfluenceApiError(
+                f"GET {shown}: {outcome.problem} after {self._tries} tries", outcome.status
+            )
+        return outcome
+
+    def _attempt(self, url: str, params: dict[str, str] | None, shown: str) -> Any:
+        """One GET: the decoded answer, a Retry, or ConfluenceApiError when trying again cannot help."""
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.TimeoutException:
+            return Retry(f"timed out ({self._timeout_s:g} s)")
+        except httpx.TransportError as exc:
+            return Retry(f"connection failed ({type(exc).__name__})")
+        status = response.status_code
+        if status == 200:
+            return decode_json(response, f"GET {shown}", ConfluenceApiError)
+        if status not in RETRY_STATUSES:
+            raise ConfluenceApiError(f"GET {shown}: HTTP {status}{_HINTS.get(status, '')}", status)
+        wait = retry_after_s(response.headers.get("Retry-After"))
+        if wait is not None and wait > self._max_retry_after_s:
+            raise ConfluenceApiError(
+                f"GET {shown}: HTTP {status}, Retry-After {wait:g} s is over max_retry_after_s", status
+            )
+        return Retry(f"HTTP {status}", wait, status)
+
+    def _pause(self, shown: str, n: int, retry: Retry) -> None:
+        delay = doubling_delay_s(n, retry, self._backoff_s)
+        _log.info("GET %s: %s; retry %d in %.1f s", shown, retry.problem, n, delay)
+        self._sleep(min(delay, self._max_retry_after_s))
 
     def iter_results(self, path: str, params: dict[str, str], max_pages: int) -> Iterator[dict[str, Any]]:
         """The `results` of a paginated answer, following `_links.next` until there is none."""
@@ -198,7 +210,7 @@ class ApiReader:
             raise ConnectorError(f"listing pages failed: {exc}") from exc
         finally:
             client.close()
-        self.cursor = _cursor(since, newest, failed)
+        self.cursor = held_cursor(since, newest, failed)
 
     def list_ids(self) -> Iterator[str]:
         client = self.client()
@@ -339,44 +351,6 @@ class ApiReader:
             return fallback
         found = [(v["by"], _date(v.get("when"))) for v in results if isinstance(v.get("by"), dict)]
         return found or fallback
-
-
-def retry_after_s(value: str | None) -> float | None:
-    """Retry-After as seconds: a number or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        when = to_utc(parsedate_to_datetime(value))
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
-
-
-def _cursor(since: datetime | None, newest: datetime | None, failed: list[datetime | None]) -> str | None:
-    """The newest change read, but never at or past a page that failed (nor back before `since`)."""
-    cursor = newest
-    if failed:
-        if any(d is None for d in failed):
-            cursor = since
-        else:
-            bound = min(d for d in failed if d is not None) - timedelta(milliseconds=1)
-            cursor = bound if cursor is None else min(cursor, bound)
-            if since is not None:
-                cursor = max(cursor, since)
-    return cursor.isoformat() if cursor is not None else None
-
-
-def _decode(response: httpx.Response, shown: str) -> Any:
-    try:
-        return json.loads(response.content)
-    except UnicodeDecodeError as exc:
-        raise ConfluenceApiError(f"GET {shown}: the answer is not UTF-8 JSON (byte {exc.start})") from None
-    except ValueError as exc:
-        raise ConfluenceApiError(f"GET {shown}: invalid JSON ({exc})") from None
 
 
 def _dict(value: Any) -> dict[str, Any]:

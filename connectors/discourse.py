@@ -4,40 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bs4 import BeautifulSoup
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import (
-    Acl,
-    ConnectorError,
-    ConnectorFailure,
-    Contribution,
-    DocId,
-    PersonRef,
-    Role,
-    Section,
-    SourceDocument,
-    content_version,
-    to_utc,
-)
-from connectors.config import ConfigError, SourceConfig, SourceContext
-from connectors.stackexchange_dump import html_to_text
+from connectors.base import Acl, ConnectorError, ConnectorFailure, DocId, SourceDocument
+from connectors.config import ConfigError, SourceConfig, SourceContext, parse_options, resolve_source_path
+from connectors.cursors import parse_cursor_leniently
+from connectors.discourse_posts import Post, PostError, Topic, iso_or_empty, parse_post, topic_document
 
 if TYPE_CHECKING:
     from connectors.discourse_api import ApiReader
 
 _log = logging.getLogger(__name__)
-
-REGULAR_POST = 1  # post_type: 2 moderator action, 3 small action ("closed the topic"), 4 whisper (staff only)
-# what a post quotes from others: [quote="user, post:3"]...[/quote] blocks and "> " lines
-_QUOTE = re.compile(r"\[quote(?:=[^\]]*)?\].*?\[/quote\]\s*|^[ \t]*>[^\n]*\n?", re.S | re.I | re.M)
 
 
 class DiscourseOptions(BaseModel):
@@ -53,140 +36,6 @@ class DiscourseOptions(BaseModel):
     backoff_s: float = Field(default=1.0, ge=0)
     max_retry_after_s: float = Field(default=120.0, gt=0)
     max_pages: int = Field(default=1000, ge=1)
-
-
-class PostError(ValueError):
-    """A post object that lacks a required field or holds one of the wrong type."""
-
-
-@dataclass(frozen=True, slots=True)
-class Post:
-    """One post as both modes read it; `text` is the whole post, `own_text` without quoted posts."""
-
-    topic_id: int
-    post_number: int
-    username: str
-    id: int | None = None
-    name: str | None = None
-    user_id: int | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    text: str = ""
-    own_text: str = ""
-    likes: int = 0
-    accepted: bool = False
-    version: int = 1
-    visible: bool = True  # False: whisper, small action, hidden or deleted; never indexed
-    topic_title: str | None = None
-    topic_slug: str | None = None
-    category_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    id: int
-    title: str
-    slug: str | None
-    category_id: int | None
-    tags: tuple[str, ...] = ()
-
-
-def parse_post(obj: Any, topic_id: int | None = None) -> Post:
-    """A post from its JSON object (`/posts/{id}.json`, an archive file, or a topic's post_stream)."""
-    if not isinstance(obj, dict):
-        raise PostError(f"a post is a JSON object, got {type(obj).__name__}")
-    tid = obj.get("topic_id", topic_id)
-    number, username = obj.get("post_number"), obj.get("username")
-    missing = [
-        k for k, v in (("topic_id", tid), ("post_number", number), ("username", username)) if v in (None, "")
-    ]
-    if missing:
-        raise PostError(f"missing {', '.join(missing)}")
-    if not isinstance(tid, int) or not isinstance(number, int) or not isinstance(username, str):
-        raise PostError("topic_id and post_number must be numbers, username a string")
-    raw, cooked = obj.get("raw"), obj.get("cooked")
-    if isinstance(raw, str) and raw.strip():
-        text, own = raw.strip(), _QUOTE.sub("", raw).strip()
-    elif isinstance(cooked, str) and cooked.strip():
-        text, own = html_to_text(cooked), _cooked_own_text(cooked)
-    else:
-        text = own = ""
-    visible = (
-        obj.get("post_type", REGULAR_POST) == REGULAR_POST
-        and not obj.get("hidden")
-        and not obj.get("deleted_at")
-        and not obj.get("user_deleted")
-    )
-    return Post(
-        topic_id=tid,
-        post_number=number,
-        username=username,
-        id=_int_or_none(obj.get("id")),
-        name=(obj.get("name") or None) if isinstance(obj.get("name"), str) else None,
-        user_id=_int_or_none(obj.get("user_id")),
-        created_at=parse_date(obj.get("created_at")),
-        updated_at=parse_date(obj.get("updated_at")),
-        text=text,
-        own_text=own,
-        likes=_likes(obj),
-        accepted=obj.get("accepted_answer") is True,
-        version=_int_or_none(obj.get("version")) or 1,
-        visible=visible,
-        topic_title=obj.get("topic_title") if isinstance(obj.get("topic_title"), str) else None,
-        topic_slug=obj.get("topic_slug") if isinstance(obj.get("topic_slug"), str) else None,
-        category_id=_int_or_none(obj.get("category_id")),
-    )
-
-
-def topic_document(
-    source: str, topic: Topic, posts: Iterable[Post], acl: Acl, options: DiscourseOptions
-) -> SourceDocument | None:
-    """A topic as one forum document, its visible posts in order; None when none is visible."""
-    kept = sorted((p for p in posts if p.visible), key=lambda p: (p.post_number, p.id or 0))
-    if not kept:
-        return None
-    sections = [Section(text=p.text, heading=(f"{p.username} #{p.post_number}",)) for p in kept if p.text]
-    people: list[Contribution] = []
-    for i, post in enumerate(kept):
-        if post.user_id is not None and post.user_id < 0:
-            continue  # Discourse's own accounts (system, discobot) are nobody's expertise
-        person = PersonRef(account=post.username, name=post.name)
-        weight = float(max(1, post.likes))
-        text = post.own_text or None
-        role = Role.AUTHOR if i == 0 else Role.ANSWERER  # the first post the forum still has opens the topic
-        people.append(Contribution(person=person, role=role, at=post.created_at, weight=weight, text=text))
-        if post.accepted:
-            people.append(
-                Contribution(person=person, role=Role.ACCEPTED_ANSWERER, at=post.created_at, weight=weight)
-            )
-    label = (
-        options.categories.get(topic.category_id, f"category {topic.category_id}")
-        if topic.category_id
-        else None
-    )
-    dates = [d for p in kept for d in (p.created_at, p.updated_at) if d is not None]
-    url_base = options.url_base.rstrip("/") if options.url_base else None
-    payload = [
-        topic.title,
-        label,
-        topic.tags,
-        [[p.id, p.post_number, _iso(p.updated_at), p.version, p.likes, p.accepted] for p in kept],
-    ]
-    return SourceDocument(
-        doc_id=f"{source}:{topic.id}",
-        source=source,
-        kind="forum",
-        title=topic.title,
-        url=f"{url_base}/t/{topic.slug or 'topic'}/{topic.id}" if url_base else None,
-        sections=sections,
-        created_at=kept[0].created_at,
-        updated_at=max(dates) if dates else None,
-        version=content_version(json.dumps(payload).encode()),
-        acl=acl,
-        contributions=people,
-        tags=[*topic.tags, *([label] if label else [])],
-        path=(label,) if label else (),
-    )
 
 
 class DiscourseConnector:
@@ -222,16 +71,9 @@ class DiscourseConnector:
         where = f"source {config.name!r}"
         if (config.path is None) == (config.url is None):
             raise ConfigError(f"{where}: give either 'path' (a post archive folder) or 'url' (the forum)")
-        try:
-            options = DiscourseOptions.model_validate(config.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field_name = ".".join(str(p) for p in first["loc"]) or "options"
-            raise ConfigError(f"{where}: field '{field_name}': {first['msg']}") from exc
+        options = parse_options(config, DiscourseOptions)
         if config.path is not None:
-            folder = config.path if config.path.is_absolute() else context.base_dir / config.path
-            if not folder.is_dir():
-                raise ConfigError(f"{where}: field 'path': {folder} is not a folder")
+            folder = resolve_source_path(config, context, kind="folder")
             return cls(config.name, options, config.acl, folder=folder)
         url = str(config.url)
         if not url.startswith(("http://", "https://")):
@@ -250,7 +92,7 @@ class DiscourseConnector:
         return self._api.cursor if self._api is not None else self._cursor
 
     def load(self, since: str | None = None) -> Iterator[SourceDocument | ConnectorFailure]:
-        since_at = _parse_cursor(since)
+        since_at = parse_cursor_leniently(since, _log)
         if self._api is not None:
             yield from self._api.load(since_at)
         elif self._folder is not None:
@@ -288,7 +130,9 @@ class DiscourseConnector:
                 latest = activity
             if since_at is not None and activity is not None and activity <= since_at:
                 continue
-            newest = max(posts, key=lambda p: (_iso(p.updated_at), p.post_number))  # the freshest copy
+            newest = max(
+                posts, key=lambda p: (iso_or_empty(p.updated_at), p.post_number)
+            )  # the freshest copy
             topic = Topic(
                 id=topic_id,
                 title=newest.topic_title or f"Topic {topic_id}",
@@ -345,60 +189,10 @@ def scan_archive(folder: Path, options: DiscourseOptions) -> ArchiveScan:
         # by post id across topics: a post moved to another topic belongs where its newest copy says
         key: int | tuple[int, int] = post.id if post.id is not None else (post.topic_id, post.post_number)
         held = by_key.get(key)
-        if held is None or _iso(post.updated_at) >= _iso(held.updated_at):
+        if held is None or iso_or_empty(post.updated_at) >= iso_or_empty(held.updated_at):
             by_key[key] = post
     for post in by_key.values():
         scan.posts.setdefault(post.topic_id, []).append(post)
     for posts in scan.posts.values():
         posts.sort(key=lambda p: (p.post_number, p.id or 0))
     return scan
-
-
-def _likes(obj: dict[str, Any]) -> int:
-    """Reactions (a thumbs-down aside) or likes, whichever is larger: reactions usually include likes."""
-    reactions = obj.get("reactions")
-    total = 0
-    if isinstance(reactions, list):
-        total = sum(
-            int(r.get("count") or 0) for r in reactions if isinstance(r, dict) and r.get("id") != "-1"
-        )
-    actions = obj.get("actions_summary")
-    likes = 0
-    if isinstance(actions, list):
-        likes = sum(int(a.get("count") or 0) for a in actions if isinstance(a, dict) and a.get("id") == 2)
-    return max(total, likes)
-
-
-def _cooked_own_text(cooked: str) -> str:
-    soup = BeautifulSoup(cooked, "lxml")
-    for quote in soup.select("aside.quote"):
-        quote.decompose()
-    return html_to_text(str(soup))
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value is not None else ""
-
-
-def parse_date(value: Any) -> datetime | None:
-    """Discourse dates are ISO 8601 with `Z`; anything else is None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return to_utc(datetime.fromisoformat(value))
-    except ValueError:
-        return None
-
-
-def _parse_cursor(since: str | None) -> datetime | None:
-    if not since:
-        return None
-    try:
-        return to_utc(datetime.fromisoformat(since))
-    except ValueError:
-        _log.warning("unreadable cursor %r: reading everything", since)
-        return None

@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from connectors.base import Acl, ConnectorError, ConnectorFailure, SourceDocument, to_utc
-from connectors.discourse import (
-    DiscourseOptions,
-    Post,
-    PostError,
-    Topic,
-    parse_date,
-    parse_post,
-    topic_document,
+from connectors.base import Acl, ConnectorError, ConnectorFailure, SourceDocument
+from connectors.cursors import held_cursor
+from connectors.discourse import DiscourseOptions
+from connectors.discourse_posts import Post, PostError, Topic, parse_date, parse_post, topic_document
+from connectors.http_retry import (
+    RETRY_STATUSES,
+    Retry,
+    decode_json,
+    doubling_delay_s,
+    retry_after_s,
+    with_retries,
 )
 
 _log = logging.getLogger(__name__)
-
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class DiscourseApiError(Exception):
@@ -99,7 +97,8 @@ class ApiReader:
                     done.append(summary.activity_at)
         finally:
             client.close()
-        self.cursor = api_cursor(since_at, done, failed)
+        newest = max([*done, *([since_at] if since_at else [])], default=None)
+        self.cursor = held_cursor(since_at, newest, failed)
 
     def list_ids(self) -> Iterator[int]:
         client = self.client()
@@ -135,20 +134,6 @@ class ApiReader:
             yield doc
 
 
-def api_cursor(since_at: datetime | None, done: list[datetime], failed: list[datetime | None]) -> str | None:
-    """The newest activity fetched, but never at or past a topic that failed (nor back before `since`)."""
-    cursor = max([*done, *([since_at] if since_at else [])], default=None)
-    if failed:
-        if any(d is None for d in failed):
-            cursor = since_at
-        else:
-            bound = min(d for d in failed if d is not None) - timedelta(milliseconds=1)
-            cursor = bound if cursor is None else min(cursor, bound)
-            if since_at is not None:
-                cursor = max(cursor, since_at)
-    return cursor.isoformat() if cursor is not None else None
-
-
 class DiscourseClient:
     """GET JSON with a timeout, retrying 429 and 5xx (honouring Retry-After) and transport errors."""
 
@@ -181,54 +166,44 @@ class DiscourseClient:
     def get_json(self, path: str, params: list[tuple[str, str]] | None = None) -> Any:
         """The decoded JSON body of `GET base_url + path`, or DiscourseApiError."""
         url = self.base_url + path
-        last = "no attempt"
-        for attempt in range(self._max_retries + 1):
-            delay = self._backoff_s * (2**attempt)
-            try:
-                response = self._http.get(url, params=tuple(params or ()))
-            except httpx.TimeoutException:
-                last = f"timed out after {self._timeout_s:g} s"
-            except httpx.TransportError as exc:
-                last = f"connection failed ({type(exc).__name__})"
-            else:
-                if response.status_code == 200:
-                    return _decode(response, path)
-                if response.is_redirect:
-                    where = response.headers.get("Location", "?")
-                    raise DiscourseApiError(
-                        f"GET {path}: HTTP {response.status_code} redirect to {where}; give the final address as url"
-                    )
-                if response.status_code not in RETRY_STATUSES:
-                    raise DiscourseApiError(f"GET {path}: HTTP {response.status_code}")
-                last = f"HTTP {response.status_code}"
-                wait = retry_after_s(response.headers.get("Retry-After"))
-                if wait is not None:
-                    if wait > self._max_retry_after_s:
-                        raise DiscourseApiError(
-                            f"GET {path}: HTTP {response.status_code}, Retry-After {wait:g} s is over "
-                            f"max_retry_after_s ({self._max_retry_after_s:g} s)"
-                        )
-                    delay = wait
-            if attempt < self._max_retries:
-                _log.info("GET %s: %s; retry %d in %.1f s", path, last, attempt + 1, delay)
-                self._sleep(min(delay, self._max_retry_after_s))
-        raise DiscourseApiError(f"GET {path}: {last} (gave up after {self._max_retries + 1} attempts)")
+        tries = self._max_retries + 1
+        outcome = with_retries(
+            lambda: self._attempt(url, path, params), tries, lambda n, r: self._pause(path, n, r)
+        )
+        if isinstance(outcome, Retry):
+            raise DiscourseApiError(f"GET {path}: {outcome.problem} (gave up after {tries} attempts)")
+        return outcome
 
+    def _attempt(self, url: str, path: str, params: list[tuple[str, str]] | None) -> Any:
+        """One GET: the decoded answer, a Retry, or DiscourseApiError when trying again cannot help."""
+        try:
+            response = self._http.get(url, params=tuple(params or ()))
+        except httpx.TimeoutException:
+            return Retry(f"timed out after {self._timeout_s:g} s")
+        except httpx.TransportError as exc:
+            return Retry(f"connection failed ({type(exc).__name__})")
+        status = response.status_code
+        if status == 200:
+            return decode_json(response, f"GET {path}", DiscourseApiError)
+        if response.is_redirect:
+            where = response.headers.get("Location", "?")
+            raise DiscourseApiError(
+                f"GET {path}: HTTP {status} redirect to {where}; give the final address as url"
+            )
+        if status not in RETRY_STATUSES:
+            raise DiscourseApiError(f"GET {path}: HTTP {status}")
+        wait = retry_after_s(response.headers.get("Retry-After"))
+        if wait is not None and wait > self._max_retry_after_s:
+            raise DiscourseApiError(
+                f"GET {path}: HTTP {status}, Retry-After {wait:g} s is over "
+                f"max_retry_after_s ({self._max_retry_after_s:g} s)"
+            )
+        return Retry(f"HTTP {status}", wait, status)
 
-def retry_after_s(value: str | None) -> float | None:
-    """Retry-After as seconds: either a number or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (to_utc(when) - datetime.now(UTC)).total_seconds())
+    def _pause(self, path: str, n: int, retry: Retry) -> None:
+        delay = doubling_delay_s(n, retry, self._backoff_s)
+        _log.info("GET %s: %s; retry %d in %.1f s", path, retry.problem, n, delay)
+        self._sleep(min(delay, self._max_retry_after_s))
 
 
 def iter_latest(client: DiscourseClient, since: datetime | None, max_pages: int) -> Iterator[TopicSummary]:
@@ -289,15 +264,6 @@ def fetch_topic(client: DiscourseClient, topic_id: int, posts_per_request: int) 
                 have.add(post.get("id"))
                 posts.append(post)
     return {**topic, "post_stream": {**stream_obj, "posts": posts}}
-
-
-def _decode(response: httpx.Response, path: str) -> Any:
-    try:
-        return json.loads(response.content)  # bytes: UTF-8/16/32 are detected, anything else fails
-    except UnicodeDecodeError as exc:
-        raise DiscourseApiError(f"GET {path}: the answer is not UTF-8 JSON (byte {exc.start})") from None
-    except ValueError as exc:
-        raise DiscourseApiError(f"GET {path}: invalid JSON ({exc})") from None
 
 
 def _summary(raw: Any) -> TopicSummary | None:

@@ -12,7 +12,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import (
     Acl,
@@ -27,7 +27,7 @@ from connectors.base import (
     content_version,
     to_utc,
 )
-from connectors.config import ConfigError, SourceConfig, SourceContext
+from connectors.config import SourceConfig, SourceContext, parse_options, resolve_source_path
 from connectors.files_text import (
     FileParseError,
     decode_text,
@@ -104,21 +104,14 @@ class FilesConnector:
 
     @classmethod
     def from_config(cls, config: SourceConfig, context: SourceContext) -> FilesConnector:
-        where = f"source {config.name!r}"
-        if config.path is None:
-            raise ConfigError(f"{where}: field 'path': required for type 'files' (the folder to read)")
-        root = config.path if config.path.is_absolute() else context.base_dir / config.path
-        if not root.exists():
-            raise ConfigError(f"{where}: field 'path': {root} does not exist")
-        if not root.is_dir():
-            raise ConfigError(f"{where}: field 'path': {root} is not a folder")
-        try:
-            options = FilesOptions.model_validate(config.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = ".".join(str(p) for p in first["loc"]) or "options"
-            known = ", ".join(FilesOptions.model_fields)
-            raise ConfigError(f"{where}: option '{name}': {first['msg']} (options: {known})") from exc
+        root = resolve_source_path(
+            config,
+            context,
+            missing="required for type 'files' (the folder to read)",
+            must_exist=True,
+            kind="folder",
+        )
+        options = parse_options(config, FilesOptions, label="option", list_known=True)
         return cls(config.name, root.resolve(), options, config.acl)
 
     @property

@@ -14,7 +14,7 @@ from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
 from connectors.base import to_utc
-from connectors.stackexchange_dump import html_to_text
+from connectors.html_text import html_to_text
 
 # What the email package is known to raise on hostile input (besides its own MessageError).
 EMAIL_ERRORS = (ValueError, TypeError, LookupError, IndexError, AttributeError, email.errors.MessageError)

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import (
     Acl,
@@ -28,7 +28,7 @@ from connectors.base import (
     content_version,
     to_utc,
 )
-from connectors.config import ConfigError, SourceConfig, SourceContext
+from connectors.config import ConfigError, SourceConfig, SourceContext, parse_options, resolve_source_path
 from connectors.mail_threads import (
     EMAIL_ERRORS,
     MailMessage,
@@ -92,15 +92,8 @@ class MboxConnector:
         where = f"source {config.name!r}"
         if config.path is None or config.url is not None:
             raise ConfigError(f"{where}: give 'path' (an .mbox file or a folder of them), not 'url'")
-        try:
-            options = MboxOptions.model_validate(config.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field_name = ".".join(str(p) for p in first["loc"]) or "options"
-            raise ConfigError(f"{where}: field '{field_name}': {first['msg']}") from exc
-        root = config.path if config.path.is_absolute() else context.base_dir / config.path
-        if not root.exists():
-            raise ConfigError(f"{where}: field 'path': {root} does not exist")
+        options = parse_options(config, MboxOptions)
+        root = resolve_source_path(config, context, must_exist=True)
         return cls(config.name, root, options, config.acl)
 
     @property

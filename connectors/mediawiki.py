@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.base import (
     Acl,
@@ -21,7 +21,7 @@ from connectors.base import (
     Role,
     SourceDocument,
 )
-from connectors.config import ConfigError, SourceConfig, SourceContext
+from connectors.config import ConfigError, SourceConfig, SourceContext, parse_options, resolve_source_path
 from connectors.mediawiki_api import (
     MediaWikiApi,
     MediaWikiApiError,
@@ -106,19 +106,12 @@ class MediaWikiConnector:
     @classmethod
     def from_config(cls, config: SourceConfig, context: SourceContext) -> MediaWikiConnector:
         where = f"source {config.name!r}"
-        try:
-            options = MediaWikiOptions.model_validate(config.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "options"
-            raise ConfigError(f"{where}: option '{field}': {first['msg']}") from exc
+        options = parse_options(config, MediaWikiOptions, label="option")
         if (config.path is None) == (config.url is None):
             raise ConfigError(
                 f"{where}: set exactly one of 'path' (export files) or 'url' (the wiki's api.php)"
             )
-        path = None
-        if config.path is not None:
-            path = config.path if config.path.is_absolute() else context.base_dir / config.path
+        path = resolve_source_path(config, context) if config.path is not None else None
         if config.url is not None and not config.url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}: field 'url': must be the http(s) URL of the wiki's api.php")
         user = context.secrets.get(f"{config.name}.username")

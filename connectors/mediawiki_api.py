@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import ipaddress
 import logging
 import random
@@ -16,6 +15,7 @@ import httpx
 from pydantic import SecretStr
 
 from connectors.base import ConnectorError, to_utc
+from connectors.http_retry import Retry, retry_after_s, with_retries
 from connectors.mediawiki_text import WikiNamespaces, WikiPage, WikiRevision
 
 USER_AGENT = "WhoKnows/0.1 (+intranet search)"
@@ -90,50 +90,50 @@ class MediaWikiApi:
         """One API call, retried on 429, 5xx, maxlag and network trouble; raises MediaWikiApiError."""
         full = {**params, "format": "json", "formatversion": "2", "maxlag": str(self._maxlag_s)}
         what = _describe(params)
-        problem = "no try made"
         tries = max(1, self._retry.max_tries)
-        for attempt in range(1, tries + 1):
-            wait_s: float | None = None
-            try:
-                if post:
-                    response = self._client.post(self.api_url, data=full)
-                else:
-                    response = self._client.get(self.api_url, params=full)
-            except httpx.TimeoutException as exc:
-                problem = f"timed out after {self._timeout_s:g}s ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                problem = f"connection failed ({type(exc).__name__}: {exc})"
+        outcome = with_retries(
+            lambda: self._attempt(full, what, post), tries, lambda n, r: self._pause(what, n, tries, r)
+        )
+        if isinstance(outcome, Retry):
+            raise MediaWikiApiError(
+                f"{self.api_url}: {what}: giving up after {tries} tries: {outcome.problem}"
+            )
+        return outcome
+
+    def _attempt(self, full: Params, what: str, post: bool) -> dict[str, Any] | Retry:
+        """One call: the answer, a Retry (429, 5xx, maxlag, network), or MediaWikiApiError for good."""
+        try:
+            if post:
+                response = self._client.post(self.api_url, data=full)
             else:
-                status = response.status_code
-                if status == 429 or status >= 500:
-                    problem, wait_s = f"HTTP {status}", _retry_after(response)
-                elif status >= 400:
-                    raise MediaWikiApiError(f"{self.api_url}: {what}: HTTP {status}")
-                else:
-                    data = self._json(response, what)
-                    error = data.get("error")
-                    if not isinstance(error, dict):
-                        return data
-                    code = str(error.get("code"))
-                    if code != "maxlag":
-                        message = f"{self.api_url}: {what}: API error {code}: {error.get('info', '')}"
-                        if code == "readapidenied":
-                            message += " (a private wiki: configure a bot password to log in)"
-                        raise MediaWikiApiError(message, code)
-                    problem, wait_s = f"maxlag: {error.get('info', '')}", _retry_after(response)
-            if attempt < tries:
-                delay = self._delay(attempt, wait_s)
-                log.warning(
-                    "%s: %s: %s; try %d of %d in %.2fs",
-                    self.api_url,
-                    what,
-                    problem,
-                    attempt + 1,
-                    tries,
-                    delay,
-                )
-                self._sleep(delay)
-        raise MediaWikiApiError(f"{self.api_url}: {what}: giving up after {tries} tries: {problem}")
+                response = self._client.get(self.api_url, params=full)
+        except httpx.TimeoutException as exc:
+            return Retry(f"timed out after {self._timeout_s:g}s ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return Retry(f"connection failed ({type(exc).__name__}: {exc})")
+        status = response.status_code
+        if status == 429 or status >= 500:
+            return Retry(f"HTTP {status}", retry_after_s(response.headers.get("retry-after")), status)
+        if status >= 400:
+            raise MediaWikiApiError(f"{self.api_url}: {what}: HTTP {status}")
+        data = self._json(response, what)
+        error = data.get("error")
+        if not isinstance(error, dict):
+            return data
+        code = str(error.get("code"))
+        if code != "maxlag":
+            message = f"{self.api_url}: {what}: API error {code}: {error.get('info', '')}"
+            if code == "readapidenied":
+                message += " (a private wiki: configure a bot password to log in)"
+            raise MediaWikiApiError(message, code)
+        return Retry(f"maxlag: {error.get('info', '')}", retry_after_s(response.headers.get("retry-after")))
+
+    def _pause(self, what: str, n: int, tries: int, retry: Retry) -> None:
+        delay = self._delay(n, retry.wait_s)
+        log.warning(
+            "%s: %s: %s; try %d of %d in %.2fs", self.api_url, what, retry.problem, n + 1, tries, delay
+        )
+        self._sleep(delay)
 
     def query(self, params: Params) -> Iterator[dict[str, Any]]:
         """Every response of a query, following the `continue` values the API hands back."""
@@ -365,21 +365,6 @@ def _revision(rev: dict[str, Any]) -> WikiRevision:
         user=str(user) if user else None,
         size=int(rev["size"]) if rev.get("size") is not None else None,
     )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (to_utc(when) - datetime.now(UTC)).total_seconds())
 
 
 def _describe(params: Params) -> str:

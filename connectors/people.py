@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import ConnectorError, ConnectorFailure, DirectoryPerson, SourceDocument
-from connectors.config import ConfigError, SourceConfig, SourceContext
+from connectors.config import ConfigError, SourceConfig, SourceContext, parse_options, resolve_source_path
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CSV_COLUMNS = (
@@ -51,15 +51,8 @@ class PeopleDirectory:
         where = f"source {config.name!r}"
         if config.path is None or config.url is not None:
             raise ConfigError(f"{where}: give 'path' (a JSON or CSV people file), not 'url'")
-        try:
-            options = PeopleOptions.model_validate(config.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field_name = ".".join(str(p) for p in first["loc"]) or "options"
-            raise ConfigError(f"{where}: field '{field_name}': {first['msg']}") from exc
-        path = config.path if config.path.is_absolute() else context.base_dir / config.path
-        if not path.is_file():
-            raise ConfigError(f"{where}: field 'path': {path} is not a file")
+        options = parse_options(config, PeopleOptions)
+        path = resolve_source_path(config, context, kind="file")
         return cls(config.name, path, options)
 
     # The Connector protocol: a directory holds no documents, and has nothing to prune.

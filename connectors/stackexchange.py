@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from connectors.base import (
     Acl,
@@ -22,13 +22,14 @@ from connectors.base import (
     content_version,
     to_utc,
 )
-from connectors.config import ConfigError, SourceConfig, SourceContext
+from connectors.config import SourceConfig, SourceContext, parse_options, resolve_source_path
+from connectors.cursors import parse_cursor_leniently
+from connectors.html_text import html_to_text
 from connectors.stackexchange_dump import (
     Comment,
     Dump,
     DumpProblem,
     Question,
-    html_to_text,
     iter_question_ids,
     read_dump,
 )
@@ -59,18 +60,10 @@ class StackExchangeConnector:
 
     @classmethod
     def from_config(cls, config: SourceConfig, context: SourceContext) -> StackExchangeConnector:
-        where = f"source {config.name!r}"
-        if config.path is None:
-            raise ConfigError(f"{where}: field 'path': required for type 'stackexchange' (the dump folder)")
-        folder = config.path if config.path.is_absolute() else context.base_dir / config.path
-        if not folder.is_dir():
-            raise ConfigError(f"{where}: field 'path': {folder} is not a folder")
-        try:
-            options = StackExchangeOptions.model_validate(config.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "options"
-            raise ConfigError(f"{where}: field '{field}': {first['msg']}") from exc
+        folder = resolve_source_path(
+            config, context, missing="required for type 'stackexchange' (the dump folder)", kind="folder"
+        )
+        options = parse_options(config, StackExchangeOptions)
         return cls(config.name, folder, options, config.acl)
 
     @property
@@ -80,7 +73,7 @@ class StackExchangeConnector:
     def load(self, since: str | None = None) -> Iterator[SourceDocument | ConnectorFailure]:
         """Threads with any activity (post, edit, comment, vote) after `since`. The cursor only moves
         when the whole dump was read without a problem, so a thread a broken file hid is fetched again."""
-        since_at = _parse_cursor(since)
+        since_at = parse_cursor_leniently(since, _log)
         dump = read_dump(self._folder)
         for problem in dump.problems:
             yield problem_failure(self.name, dump.folder, problem)
@@ -275,13 +268,3 @@ def _voted_since(dump: Dump, question: Question, since: datetime) -> bool:
     day = since.replace(hour=0, minute=0, second=0, microsecond=0)
     post_ids = [question.id, *(a.id for a in dump.answers_to(question.id))]
     return any(v.created_at >= day for pid in post_ids for v in dump.votes_by_post.get(pid, []))
-
-
-def _parse_cursor(since: str | None) -> datetime | None:
-    if not since:
-        return None
-    try:
-        return to_utc(datetime.fromisoformat(since))
-    except ValueError:
-        _log.warning("unreadable cursor %r: reading everything", since)
-        return None

@@ -32,8 +32,9 @@ from ir_measures import RR, P, nDCG
 
 from connectors.base import Acl, DocId, SourceDocument
 from connectors.config import SourceConfig
+from connectors.html_text import html_to_text
 from connectors.stackexchange import thread_documents
-from connectors.stackexchange_dump import Dump, html_to_text, read_dump
+from connectors.stackexchange_dump import Dump, read_dump
 from eval.metrics import ranked_scores
 from eval.retrieval_eval import percentile
 from index.acl import Principal

@@ -22,7 +22,8 @@ from connectors.base import Acl, ConnectorError, ConnectorFailure, Role, SourceD
 from connectors.config import ConfigError, SourceConfig, SourceContext
 from connectors.confluence import ConfluenceConnector, effective_acl
 from connectors.confluence import Restriction as R
-from connectors.confluence_api import ConfluenceClient, retry_after_s
+from connectors.confluence_api import ConfluenceClient
+from connectors.http_retry import retry_after_s
 
 CONTEXT = "/wiki"  # Cloud serves the API under /wiki; `_links.next` is relative to it
 

@@ -21,8 +21,9 @@ from pydantic import SecretStr
 
 from connectors.base import Acl, ConnectorError, ConnectorFailure, Role, SourceDocument
 from connectors.config import ConfigError, SourceConfig, SourceContext
-from connectors.discourse import DiscourseConnector, DiscourseOptions, parse_post
-from connectors.discourse_api import retry_after_s
+from connectors.discourse import DiscourseConnector, DiscourseOptions
+from connectors.discourse_posts import parse_post
+from connectors.http_retry import retry_after_s
 
 ARCHIVE = "discourse_delving_bitcoin"
 RECORDED = Path("forum_mail_format_fixtures_perceval") / "tests" / "data" / "discourse"

@@ -14,8 +14,9 @@ import pytest
 
 from connectors.base import Acl, ConnectorError, ConnectorFailure, Role, SourceDocument
 from connectors.config import ConfigError, SourceConfig, SourceContext
+from connectors.html_text import html_to_text
 from connectors.stackexchange import StackExchangeConnector, StackExchangeOptions, thread_documents
-from connectors.stackexchange_dump import html_to_text, parse_tags, read_dump
+from connectors.stackexchange_dump import parse_tags, read_dump
 
 AI, CONLANG = "stackexchange_ai_2016", "stackexchange_conlang_meta_2020"
 

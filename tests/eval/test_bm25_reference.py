@@ -1,0 +1,25 @@
+"""The keyword leg's scorer, set up as the reference's plain BM25 on scifact test, lands on the reference."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.bm25_reference import plain_bm25_metrics, plain_bm25_run
+from eval.report import SCIFACT_REFERENCE
+
+
+def test_plain_fts5_bm25_reproduces_the_scifact_reference(shared_data):
+    root = shared_data / "scifact_beir"
+    m = plain_bm25_metrics(root, "test")
+    ndcg, recall = SCIFACT_REFERENCE["bm25"]
+    assert m["ndcg@10"] == pytest.approx(ndcg, abs=0.01), m
+    assert m["recall@100"] == pytest.approx(recall, abs=0.02), m
+
+
+def test_run_is_ordered_best_first_with_ties_by_id(shared_data):
+    run = plain_bm25_run(shared_data / "scifact_beir", "test", k=20)
+    assert len(run) == 300
+    for ranked in run.values():
+        assert len(ranked) <= 20
+        keys = [(-s, d) for d, s in ranked]
+        assert keys == sorted(keys)
