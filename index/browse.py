@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from index.acl import Principal, visible_sql
 from index.store import DOC_COLUMNS, Store, StoredDocument, _document
+from index.text import overlap_length
+
+MAX_OVERLAP = 400  # the longest chunk overlap `stitch` looks for
 
 
 @dataclass(frozen=True)
@@ -50,20 +53,12 @@ class SourceState:
     kinds: dict[str, int]
 
 
-def _overlap(previous: str, following: str, limit: int = 400) -> int:
-    """Length of the longest prefix of `following` that ends `previous` (chunk overlap)."""
-    for size in range(min(len(previous), len(following), limit), 0, -1):
-        if previous.endswith(following[:size]):
-            return size
-    return 0
-
-
 def stitch(texts: list[str], headings: list[str]) -> str:
     """Chunks back into one text: overlaps removed, a blank line where the section changes."""
     out: list[str] = []
     for i, text in enumerate(texts):
         if i and headings[i] == headings[i - 1]:
-            rest = text[_overlap(texts[i - 1], text) :].strip()
+            rest = text[overlap_length(texts[i - 1], text, MAX_OVERLAP) :].strip()
             if rest:
                 out.append(" " + rest)
             continue

@@ -9,6 +9,7 @@ import numpy as np
 
 from index.retrieval import DocResult
 from index.store import Store
+from index.text import overlap_length
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,6 @@ MIN_OVERLAP = 12
 MAX_OVERLAP = 600
 
 
-def _overlap(merged: str, following: str) -> int:
-    """Length of the longest prefix of `following` that `merged` ends with (chunkers repeat a tail)."""
-    for k in range(min(len(following), len(merged), MAX_OVERLAP), MIN_OVERLAP - 1, -1):
-        if merged.endswith(following[:k]):
-            return k
-    return 0
-
-
 def merge_runs(
     chunks: Sequence[tuple[int, int, str, int | None, str]],
 ) -> dict[int, tuple[int, str, int, int]]:
@@ -74,7 +67,7 @@ def merge_runs(
             run.append((rowid, 0, len(text)))
             merged = text
             continue
-        k = _overlap(merged, text)
+        k = overlap_length(merged, text, MAX_OVERLAP, MIN_OVERLAP)
         sep = "" if k else "\n"
         start = len(merged) + len(sep) - k
         merged = merged + sep + text[k:]

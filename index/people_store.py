@@ -12,6 +12,7 @@ from connectors.base import DirectoryPerson, PersonRef, SourceDocument
 from index.store import iso
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_NAME_WORDS = 2  # words a normalised name needs before two accounts are linked by it
 
 
 def name_key(name: str | None) -> str | None:
@@ -71,7 +72,8 @@ class IdentityResolver:
             if row:
                 return int(row[0]), "email"
         key = name_key(ref.name) or (None if email else name_key(ref.account))
-        if key:
+        # A lone word ("Alex", "chris") names many people: only a full name is evidence of identity.
+        if key and len(key.split()) >= MIN_NAME_WORDS:
             row = self.db.execute(
                 "SELECT id FROM people WHERE name_key = ? ORDER BY in_directory DESC, id LIMIT 1", (key,)
             ).fetchone()
@@ -162,7 +164,7 @@ def apply_directory(db: sqlite3.Connection, entries: Iterable[DirectoryEntry]) -
                     (person, clean_email(email)),
                 )
         key = name_key(e.name)
-        if key:
+        if key and len(key.split()) >= MIN_NAME_WORDS:
             db.execute(
                 "UPDATE accounts SET person = ?, linked_by = 'name' WHERE linked_by IN ('new', 'name') "
                 "AND person IN (SELECT id FROM people WHERE name_key = ? AND in_directory = 0)",

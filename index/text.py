@@ -169,6 +169,15 @@ def light_stem(word: str) -> str:
     return w
 
 
+def overlap_length(previous: str, following: str, longest: int, shortest: int = 1) -> int:
+    """Length of the longest prefix of `following` that `previous` ends with (chunkers repeat a tail),
+    between `shortest` and `longest` characters; 0 when there is none."""
+    for size in range(min(len(previous), len(following), longest), shortest - 1, -1):
+        if previous.endswith(following[:size]):
+            return size
+    return 0
+
+
 def make_snippet(text: str, terms: list[str], width: int = 260) -> str:
     """An HTML-safe window of `text` around the densest run of query terms, terms in <mark>."""
     stems = {light_stem(t) for t in terms}

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from service.cli import fail, settings_of
+from service.cli import GroupsOption, JsonOption, fail, indexed_settings, principal_option
 
 
 def register(app: typer.Typer) -> None:
@@ -18,19 +18,14 @@ def register(app: typer.Typer) -> None:
         question: Annotated[str, typer.Argument(help="a question in plain words")],
         k: Annotated[int, typer.Option("--k", min=1, max=20, help="documents to draw passages from")] = 5,
         user: Annotated[str | None, typer.Option("--as", help="ask as this user")] = None,
-        groups: Annotated[
-            str | None, typer.Option("--groups", help="the user's groups, comma separated")
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        groups: GroupsOption = None,
+        as_json: JsonOption = False,
     ) -> None:
         """Answer a question from the documents the user may see, with citations and colleagues to ask."""
         from service.ask import answer_dict, build_asker
-        from service.cli_search import principal_option
         from service.engine import Engine
 
-        settings = settings_of(ctx)
-        if not settings.db_path.exists():
-            raise fail(f"no index at {settings.home}; run `whoknows ingest --config FILE` first")
+        settings = indexed_settings(ctx)
         if not question.strip():
             raise fail("the question is empty")
         asker = build_asker(Engine(settings))

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from service.cli import fail, settings_of
+from service.cli import JsonOption, fail, settings_of
 
 eval_app = typer.Typer(name="eval", help="Measure quality on labelled data.", no_args_is_help=True)
 
@@ -23,7 +23,7 @@ def retrieval(
     split: Annotated[str, typer.Option("--split", help="qrels/<split>.tsv")] = "test",
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="documents ranked per query")] = 100,
     run_file: Annotated[Path | None, typer.Option("--run-file", help="TREC run output path")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Ingest a BEIR dataset (cached per dataset under the home) and score one retrieval mode."""
     from eval.beir import BeirFormatError
@@ -65,7 +65,7 @@ def answers(
     calibrate: Annotated[
         bool, typer.Option("--calibrate", help="also fit sentence weights and threshold")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Offline answers on a BEIR dataset: citation precision, confident rate, latency (index shared with retrieval)."""
     from eval.answers_eval import evaluate_answers, format_answers
@@ -92,7 +92,7 @@ def experts(
             "figures were measured)",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Expert finding by the shared data's protocol: the ranker beside popularity and BM25 voting."""
     from connectors.base import ConnectorError

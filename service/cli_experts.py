@@ -11,17 +11,13 @@ import typer
 
 from index.expert_model import ExpertSettings
 from index.experts import ExpertFilters, ExpertFinder
-from service.cli import fail, settings_of
-from service.cli_search import principal_option
+from service.cli import GroupsOption, JsonOption, fail, indexed_settings, principal_option
 from service.engine import Engine
 from service.routes_experts import expert_model, person_model
 
 
 def _finder(ctx: typer.Context) -> ExpertFinder:
-    settings = settings_of(ctx)
-    if not settings.db_path.exists():
-        raise fail(f"no index at {settings.home}; run `whoknows ingest --config FILE` first")
-    return ExpertFinder(Engine(settings).retriever, ExpertSettings())
+    return ExpertFinder(Engine(indexed_settings(ctx)).retriever, ExpertSettings())
 
 
 def register(app: typer.Typer) -> None:
@@ -31,15 +27,13 @@ def register(app: typer.Typer) -> None:
         query: Annotated[str, typer.Argument(help="the question or topic")],
         k: Annotated[int, typer.Option("--k", min=1, max=50)] = 10,
         user: Annotated[str | None, typer.Option("--as", help="ask as this user")] = None,
-        groups: Annotated[
-            str | None, typer.Option("--groups", help="the user's groups, comma separated")
-        ] = None,
+        groups: GroupsOption = None,
         mentors_only: Annotated[bool, typer.Option("--mentors-only", help="only available mentors")] = False,
         team: Annotated[str | None, typer.Option("--team", help="only people of this team")] = None,
         include_inactive: Annotated[
             bool, typer.Option("--include-inactive", help="also people who left")
         ] = False,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Who knows about QUERY: colleagues ranked by their visible work, with evidence."""
         if not query.strip():
@@ -69,10 +63,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         person_id: Annotated[str, typer.Argument(help="the person's id")],
         user: Annotated[str | None, typer.Option("--as", help="look as this user")] = None,
-        groups: Annotated[
-            str | None, typer.Option("--groups", help="the user's groups, comma separated")
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        groups: GroupsOption = None,
+        as_json: JsonOption = False,
     ) -> None:
         """A person's profile: expertise, recent work, mentoring (only what the user may see)."""
         profile = _finder(ctx).profile(person_id, principal_option(user, groups))

@@ -11,7 +11,7 @@ import typer
 
 from connectors.config import ConfigError, load_sources_config
 from ingest.report import RunReport
-from service.cli import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, fail, settings_of
+from service.cli import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, JsonOption, fail, settings_of
 from service.engine import Engine
 from service.progress import progress_reporter
 
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def status(
         ctx: typer.Context,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """What the index holds: counts, sources, the live snapshot."""
         from service.status import index_status

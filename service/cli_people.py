@@ -10,7 +10,7 @@ import typer
 
 from index.people_query import list_people
 from index.store import Store
-from service.cli import fail, settings_of
+from service.cli import JsonOption, indexed_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -21,12 +21,10 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--unresolved", help="only people no directory entry claims")
         ] = False,
         limit: Annotated[int, typer.Option("--limit", min=1)] = 1000,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """People with their linked accounts and contribution counts per source."""
-        settings = settings_of(ctx)
-        if not settings.db_path.exists():
-            raise fail(f"no index at {settings.home}; run `whoknows ingest --config FILE` first")
+        settings = indexed_settings(ctx)
         found = list_people(Store(settings.home), unresolved_only=unresolved)[:limit]
         if as_json:
             typer.echo(json.dumps({"people": [asdict(p) for p in found]}, indent=2))

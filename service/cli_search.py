@@ -9,16 +9,9 @@ from typing import Annotated
 
 import typer
 
-from index.acl import Principal
 from index.retrieval import Filters
-from service.cli import fail, settings_of
+from service.cli import GroupsOption, JsonOption, fail, indexed_settings, principal_option
 from service.engine import Engine
-
-
-def principal_option(user: str | None, groups: str | None) -> Principal:
-    """`--as USER --groups a,b`; neither means anonymous (public documents only)."""
-    group_list = [g.strip() for g in (groups or "").split(",") if g.strip()]
-    return Principal.of(user, group_list)
 
 
 def register(app: typer.Typer) -> None:
@@ -31,15 +24,11 @@ def register(app: typer.Typer) -> None:
         kind: Annotated[list[str] | None, typer.Option("--kind")] = None,
         mode: Annotated[str, typer.Option("--mode", help="hybrid, bm25 or dense")] = "hybrid",
         user: Annotated[str | None, typer.Option("--as", help="search as this user")] = None,
-        groups: Annotated[
-            str | None, typer.Option("--groups", help="the user's groups, comma separated")
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        groups: GroupsOption = None,
+        as_json: JsonOption = False,
     ) -> None:
         """Search the index as a user (anonymous unless --as/--groups)."""
-        settings = settings_of(ctx)
-        if not settings.db_path.exists():
-            raise fail(f"no index at {settings.home}; run `whoknows ingest --config FILE` first")
+        settings = indexed_settings(ctx)
         if mode not in ("hybrid", "bm25", "dense"):
             raise fail(f"--mode must be hybrid, bm25 or dense, not {mode!r}")
         engine = Engine(settings)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from index.store import Store
-from service.cli import fail, settings_of
+from service.cli import JsonOption, fail, settings_of
 from service.tokens import SCOPES, TokenError, TokenStore
 
 tokens_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
@@ -24,7 +24,7 @@ def create(
     user: Annotated[str, typer.Option("--user", help="the user the token acts as")],
     groups: Annotated[str, typer.Option("--groups", help="the user's groups, comma separated")] = "",
     scopes: Annotated[str, typer.Option("--scopes", help=f"comma separated: {', '.join(SCOPES)}")] = "search",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create a token and print it once; only its hash is stored."""
     tokens = TokenStore(Store(settings_of(ctx).home))
@@ -57,7 +57,7 @@ def create(
 def list_tokens(
     ctx: typer.Context,
     all_tokens: Annotated[bool, typer.Option("--all", help="include revoked tokens")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List tokens (never their secrets)."""
     rows = TokenStore(Store(settings_of(ctx).home)).list(include_revoked=all_tokens)

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from index.acl import Principal
+from index.answers import Citation, ExpertRef
 from service.ask import Asker, answer_dict, build_asker
 from service.auth import principal_from_request
 
@@ -23,36 +24,14 @@ class AskRequest(BaseModel):
     k: Annotated[int, Field(ge=1, le=MAX_K, description="documents to draw passages from")] = 5
 
 
-class CitationModel(BaseModel):
-    n: int
-    doc_id: str
-    chunk_id: str
-    title: str
-    url: str | None
-    source: str
-    kind: str
-    heading: str
-    page: int | None
-    quote: str
-
-
-class ExpertModel(BaseModel):
-    person_id: str
-    name: str
-    team: str | None = None
-    title: str | None = None
-    score: float = 0.0
-    why: str = ""
-
-
 class AnswerResponse(BaseModel):
     question: str
     answer: str
     mode: str = Field(description="extractive or generative")
     confident: bool
     score: float = Field(description="score of the best evidence sentence")
-    citations: list[CitationModel]
-    experts: list[ExpertModel]
+    citations: list[Citation]
+    experts: list[ExpertRef]
     fallback_reason: str | None = Field(description="why a configured language model was not used")
     removed_citations: list[int] = Field(description="citation numbers the model invented, removed")
     warnings: list[str]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel
 
 from index.acl import Principal
-from index.browse import last_indexed_at, visible_document, visible_sources
+from index.browse import Contributor, SourceState, last_indexed_at, visible_document, visible_sources
 from service.auth import identify, principal_from_request
 from service.engine import Engine
 
@@ -21,13 +21,6 @@ class ChunkModel(BaseModel):
     n: int
     heading: str
     page: int | None
-
-
-class ContributorModel(BaseModel):
-    person_id: str | None
-    name: str | None
-    role: str
-    at: str | None
 
 
 class DocumentModel(BaseModel):
@@ -42,17 +35,7 @@ class DocumentModel(BaseModel):
     path: list[str]
     text: str
     chunks: list[ChunkModel]
-    contributors: list[ContributorModel]
-
-
-class SourceModel(BaseModel):
-    source: str
-    documents: int
-    last_run_at: str | None
-    last_success_at: str | None
-    status: str | None
-    failures: int
-    kinds: dict[str, int]
+    contributors: list[Contributor]
 
 
 class IndexFreshness(BaseModel):
@@ -63,7 +46,7 @@ class IndexFreshness(BaseModel):
 
 
 class SourcesResponse(BaseModel):
-    sources: list[SourceModel]
+    sources: list[SourceState]
     documents: int
     index: IndexFreshness
 
@@ -95,7 +78,7 @@ def get_document(
         path=d.path,
         text=view.text,
         chunks=[ChunkModel(chunk_id=c.chunk_id, n=c.n, heading=c.heading, page=c.page) for c in view.chunks],
-        contributors=[ContributorModel(**vars(c)) for c in view.contributors],
+        contributors=view.contributors,
     )
 
 
@@ -126,7 +109,7 @@ def list_sources(request: Request, principal: Principal = Depends(principal_from
     admin = "admin" in identify(request).scopes
     states = visible_sources(engine.store, principal, include_empty=admin)
     return SourcesResponse(
-        sources=[SourceModel(**vars(s)) for s in states],
+        sources=states,
         documents=sum(s.documents for s in states),
         index=freshness(last_indexed_at(engine.store), request.app.state.settings.stale_after_hours),
     )

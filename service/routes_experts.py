@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from index.acl import Principal
 from index.expert_model import ExpertSettings
-from index.expert_profile import PersonProfile
-from index.experts import Expert, ExpertFilters, ExpertFinder
+from index.expert_profile import Activity, PersonProfile
+from index.experts import Evidence, Expert, ExpertFilters, ExpertFinder
 from service.auth import principal_from_request
 from service.engine import Engine
 
@@ -26,19 +26,6 @@ class MentorModel(BaseModel):
     available: bool
 
 
-class EvidenceModel(BaseModel):
-    doc_id: str
-    title: str
-    url: str | None
-    source: str
-    kind: str
-    role: str
-    roles: list[str]
-    snippet: str
-    date: str | None
-    score: float
-
-
 class ExpertModel(BaseModel):
     person_id: str
     name: str | None
@@ -46,7 +33,7 @@ class ExpertModel(BaseModel):
     title: str | None
     score: float
     why: str
-    evidence: list[EvidenceModel]
+    evidence: list[Evidence]
     topics: list[str]
     last_active: str | None
     mentor: MentorModel
@@ -64,16 +51,6 @@ class TopicModel(BaseModel):
     weight: float
 
 
-class ActivityModel(BaseModel):
-    doc_id: str
-    title: str
-    url: str | None
-    source: str
-    kind: str
-    role: str
-    date: str | None
-
-
 class PersonModel(BaseModel):
     person_id: str
     name: str | None
@@ -84,7 +61,7 @@ class PersonModel(BaseModel):
     last_active: str | None
     topics: list[TopicModel]
     ask_me_about: list[str]
-    documents: list[ActivityModel]
+    documents: list[Activity]
     counts: dict[str, int]
     sources: dict[str, int]
 

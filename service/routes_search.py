@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -12,7 +11,7 @@ from index.acl import Principal
 from index.retrieval import Filters
 from service.auth import principal_from_request
 from service.engine import Engine
-from service.models import HitModel, SearchResponse
+from service.models import SearchResponse
 
 router = APIRouter()
 
@@ -39,4 +38,4 @@ def search(
     filters = Filters(sources=tuple(source or ()), kinds=tuple(kind or ()))
     hits = engine.retriever.search(q, principal, k=k, mode=mode, filters=filters) if q.strip() else []
     took = (time.perf_counter() - started) * 1000
-    return SearchResponse(query=q, hits=[HitModel(**asdict(h)) for h in hits], took_ms=round(took, 2))
+    return SearchResponse(query=q, hits=hits, took_ms=round(took, 2))

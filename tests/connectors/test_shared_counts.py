@@ -24,8 +24,8 @@ CONFIG = Path(__file__).resolve().parents[2] / "eval" / "shared_sources.toml"
 EXPECTED = {
     "enwiki": (106, 87, 106),  # pages-articles export: the latest revision of each page only
     "varlab": (405, 75, 495),  # "Created by" and "last modified by"; 82 names, 75 people once linked
-    "ai": (421, 386, 2547),  # askers, answerers, accepted answerers, commenters
-    "delving": (628, 452, 4604),  # one per post: the topic's opener and its repliers
+    "ai": (421, 387, 2547),  # askers, answerers, accepted answerers, commenters
+    "delving": (628, 456, 4604),  # one per post: the topic's opener and its repliers
     "rdevel": (179, 183, 943),  # one per message; display names as keys where addresses are hidden
 }
 
@@ -34,27 +34,52 @@ def _configs() -> list[SourceConfig]:
     return load_sources_config(CONFIG)
 
 
-@pytest.mark.parametrize("config", _configs(), ids=lambda c: c.name)
-def test_dataset_counts_in_the_store(config: SourceConfig, shared_data: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def loaded(shared_data: Path) -> dict[str, list[SourceDocument]]:
+    """Each source read once through its real connector; a failure anywhere fails every test here."""
     assert shared_data.is_dir()
-    connector = build_connector(config, SourceContext(base_dir=CONFIG.parent))
-    items = list(connector.load())
-    failures = [i for i in items if isinstance(i, ConnectorFailure)]
-    docs = [i for i in items if isinstance(i, SourceDocument)]
-    assert failures == []
-    store = Store(tmp_path / "home")
+    out = {}
+    for config in _configs():
+        items = list(build_connector(config, SourceContext(base_dir=CONFIG.parent)).load())
+        assert [i for i in items if isinstance(i, ConnectorFailure)] == [], config.name
+        out[config.name] = [i for i in items if isinstance(i, SourceDocument)]
+    return out
+
+
+def store_counts(home: Path, docs: list[SourceDocument]) -> tuple[int, int, int, Store]:
+    store = Store(home)
     with store.transaction() as db:
-        stored = 0
         for doc in docs:
-            internal = store.upsert_document(db, doc, doc.content_hash())
-            stored += record_contributions(db, internal, doc)
-    documents = store.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-    people = store.db.execute("SELECT COUNT(*) FROM people").fetchone()[0]
-    contributions = store.db.execute("SELECT COUNT(*) FROM contributions").fetchone()[0]
-    assert (documents, people, contributions) == EXPECTED[config.name]
-    assert stored == contributions
-    assert {d.doc_id.split(":", 1)[0] for d in docs} == {config.name}
+            record_contributions(db, store.upsert_document(db, doc, doc.content_hash()), doc)
+    count = lambda table: store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
+    return count("documents"), count("people"), count("contributions"), store
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_dataset_counts_in_the_store(
+    name: str, loaded: dict[str, list[SourceDocument]], tmp_path: Path
+) -> None:
+    docs = loaded[name]
+    documents, people, contributions, _ = store_counts(tmp_path, docs)
+    assert (documents, people, contributions) == EXPECTED[name]
+    assert {d.doc_id.split(":", 1)[0] for d in docs} == {name}
     assert len({d.doc_id for d in docs}) == len(docs)
+
+
+def test_all_datasets_in_one_store_link_nobody_across_them(
+    loaded: dict[str, list[SourceDocument]], tmp_path: Path
+) -> None:
+    """Five unrelated public communities: identity resolution must not invent shared people."""
+    documents, people, contributions, store = store_counts(
+        tmp_path, [d for docs in loaded.values() for d in docs]
+    )
+    assert documents == sum(e[0] for e in EXPECTED.values())
+    assert people == sum(e[1] for e in EXPECTED.values()) == 1188
+    assert contributions == sum(e[2] for e in EXPECTED.values())
+    shared = store.db.execute(
+        "SELECT COUNT(*) FROM (SELECT person FROM accounts GROUP BY person HAVING COUNT(DISTINCT source) > 1)"
+    ).fetchone()[0]
+    assert shared == 0
 
 
 def test_every_shared_source_is_counted() -> None:
