@@ -72,14 +72,23 @@ class IdentityResolver:
             if row:
                 return int(row[0]), "email"
         key = name_key(ref.name) or (None if email else name_key(ref.account))
-        # A lone word ("Alex", "chris") names many people: only a full name is evidence of identity.
-        if key and len(key.split()) >= MIN_NAME_WORDS:
+        if not key:
+            return None, ""
+        if len(key.split()) >= MIN_NAME_WORDS:
             row = self.db.execute(
                 "SELECT id FROM people WHERE name_key = ? ORDER BY in_directory DESC, id LIMIT 1", (key,)
             ).fetchone()
-            if row:
-                return int(row[0]), "name"
-        return None, ""
+        elif name_key(ref.account) == key:
+            # A lone word ("Alex") names many people: it links only accounts with that same handle
+            # ("zoe" called Zoe on the wiki and on the forum), never "Alex" to an unrelated "alex_k".
+            row = self.db.execute(
+                "SELECT p.id FROM people p JOIN accounts a ON a.person = p.id "
+                "WHERE p.name_key = ? AND lower(a.account) = ? ORDER BY p.in_directory DESC, p.id LIMIT 1",
+                (key, key),
+            ).fetchone()
+        else:
+            row = None
+        return (int(row[0]), "name") if row else (None, "")
 
     def _create(self, source: str, ref: PersonRef) -> int:
         email = clean_email(ref.email) or clean_email(ref.account)

@@ -49,8 +49,8 @@ def test_directory_then_email_then_full_name_then_new(tmp_path: Path) -> None:
     assert linked[("mail", "ben@x.example")] == ("ben.okafor", "name")
 
 
-def test_a_lone_first_name_links_nobody(tmp_path: Path) -> None:
-    """Public sites are full of "Alex" and "chris": a single word is no evidence two accounts are one person."""
+def test_a_lone_first_name_links_only_the_same_handle(tmp_path: Path) -> None:
+    """Public sites are full of "Alex": a single word links two accounts only when the handle is that word too."""
     store = Store(tmp_path)
     with store.transaction() as db:
         ids = IdentityResolver(db)
@@ -62,6 +62,12 @@ def test_a_lone_first_name_links_nobody(tmp_path: Path) -> None:
     linked = people_of(store)
     assert {pid for pid, _ in linked.values()} == {"alex", "alex.2", "alex.3"}
     assert all(how == "new" for _, how in linked.values())
+    with store.transaction() as db:
+        ids = IdentityResolver(db)
+        zoe = ids.person_for("forum", PersonRef(account="zoe", name="Zoe"))
+        assert ids.person_for("wiki", PersonRef(account="Zoe", name="Zoe")) == zoe
+        assert ids.person_for("mail", PersonRef(account="zoe.k", name="Zoe")) != zoe
+    assert people_of(store)[("wiki", "Zoe")] == ("zoe", "name")
 
 
 def test_the_directory_claims_accounts_linked_loosely_before(tmp_path: Path) -> None:
