@@ -38,7 +38,15 @@ $(SYSSTAMP): | $(STAMP)
 demo-ingest: $(STAMP)
 	$(WK) --home $(DEMO_HOME) ingest --config demo/sources.toml
 
-run: demo-ingest
+# Signed out, the demo shows its three public pages; this token signs in as a staff member (made once).
+DEMO_TOKEN := $(DEMO_HOME)/demo-token.txt
+$(DEMO_TOKEN): | demo-ingest
+	$(WK) --home $(DEMO_HOME) tokens create --user ana.alvarez --groups staff --scopes search,ask,experts > $@.tmp
+	@mv $@.tmp $@
+
+run: demo-ingest $(DEMO_TOKEN)
+	@echo "Signed out you see the demo's public pages. To search as Ana Alvarez (group staff), paste this token"
+	@echo "into the page's 'API token' box, or curl -H \"Authorization: Bearer <token>\": $$(cat $(DEMO_TOKEN))"
 	$(WK) --home $(DEMO_HOME) serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP) $(SYSSTAMP)

@@ -16,6 +16,7 @@ from tests.service.conftest import HR_MARKERS
 from tests.service.openai_stub import openai_stub
 
 DOC = Path(__file__).resolve().parents[2] / "service" / "LANGCHAIN.md"
+README = DOC.parents[1] / "README.md"
 
 
 def test_documents_carry_chunk_text_and_metadata(engine) -> None:  # type: ignore[no-untyped-def]
@@ -49,6 +50,7 @@ def snippets() -> list[str]:
 
 def test_langchain_md_snippets_run(index_home, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     retrieve, chain = snippets()
+    assert f"```python\n{retrieve}```" in README.read_text(encoding="utf-8")  # the README's copy runs too
     with openai_stub() as stub:
         monkeypatch.setenv("WHOKNOWS_HOME", str(index_home))
         monkeypatch.setenv("WHOKNOWS_LLM_BASE_URL", stub.url)
