@@ -42,7 +42,7 @@ def bundled_model_path() -> Path:
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 on the CPU, loaded from its package folder, never from a hub."""
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 64, threads: int | None = None):
+    def __init__(self, model_path: Path | None = None, batch_size: int = 16, threads: int | None = None):
         import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging

