@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from eval.beir import iter_corpus, load_beir
+from eval.beir import BeirDataset, iter_corpus, load_beir
 from eval.metrics import Run, evaluate_run
 from index.text import fts_match, query_terms
 
@@ -15,8 +15,7 @@ from index.text import fts_match, query_terms
 PLAIN_TOKENIZER = "unicode61 remove_diacritics 2"
 
 
-def plain_bm25_run(root: Path, split: str = "test", k: int = 100) -> Run:
-    dataset = load_beir(root, split)
+def plain_bm25_run(dataset: BeirDataset, k: int = 100) -> Run:
     db = sqlite3.connect(":memory:")
     try:
         db.execute(
@@ -24,7 +23,7 @@ def plain_bm25_run(root: Path, split: str = "test", k: int = 100) -> Run:
         )
         db.executemany(
             "INSERT INTO docs(doc_id, body) VALUES (?, ?)",
-            ((c.doc_id, f"{c.title} {c.text}") for c in iter_corpus(root / "corpus.jsonl")),
+            ((c.doc_id, f"{c.title} {c.text}") for c in iter_corpus(dataset.root / "corpus.jsonl")),
         )
         run: Run = {}
         for qid in sorted(dataset.queries):
@@ -44,4 +43,5 @@ def plain_bm25_run(root: Path, split: str = "test", k: int = 100) -> Run:
 
 
 def plain_bm25_metrics(root: Path, split: str = "test") -> dict[str, float]:
-    return evaluate_run(load_beir(root, split).qrels, plain_bm25_run(root, split))
+    dataset = load_beir(root, split)
+    return evaluate_run(dataset.qrels, plain_bm25_run(dataset))

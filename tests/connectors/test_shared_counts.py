@@ -51,8 +51,11 @@ def store_counts(home: Path, docs: list[SourceDocument]) -> tuple[int, int, int,
     with store.transaction() as db:
         for doc in docs:
             record_contributions(db, store.upsert_document(db, doc, doc.content_hash()), doc)
-    count = lambda table: store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
-    return count("documents"), count("people"), count("contributions"), store
+    documents, people, contributions = (
+        store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        for table in ("documents", "people", "contributions")
+    )
+    return documents, people, contributions, store
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from eval.beir import load_beir
 from eval.bm25_reference import plain_bm25_metrics, plain_bm25_run
 from eval.report import SCIFACT_REFERENCE
 
@@ -17,7 +18,7 @@ def test_plain_fts5_bm25_reproduces_the_scifact_reference(shared_data):
 
 
 def test_run_is_ordered_best_first_with_ties_by_id(shared_data):
-    run = plain_bm25_run(shared_data / "scifact_beir", "test", k=20)
+    run = plain_bm25_run(load_beir(shared_data / "scifact_beir", "test"), k=20)
     assert len(run) == 300
     for ranked in run.values():
         assert len(ranked) <= 20
