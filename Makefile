@@ -7,11 +7,7 @@ WK := $(VENV)/bin/whoknows
 STAMP := $(VENV)/.installed
 SYSSTAMP := $(VENV)/.system-packages
 DEMO_HOME ?= .whoknows
-APT_PACKAGES := chromium chromium-driver mediawiki php-cli php-sqlite3 php-xml php-mbstring php-intl wrk
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-export TOKENIZERS_PARALLELISM := false
-export OMP_WAIT_POLICY := PASSIVE
+APT_PACKAGES := chromium chromium-driver mediawiki php-cli php-sqlite3 php-xml php-mbstring php-intl wrk faketime
 
 .PHONY: install system-packages run demo-ingest test test-fast lint eval bench clean
 

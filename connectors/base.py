@@ -172,6 +172,20 @@ class Connector(Protocol):
     def cursor(self) -> str | None: ...
 
 
+@runtime_checkable
+class DirectorySource(Protocol):
+    """A source of people rather than documents (a capability a connector declares by having it).
+
+    `directory_entries()` yields a DirectoryPerson per record and a ConnectorFailure per bad one; it
+    raises ConnectorError when the directory as a whole cannot be read, so that a broken directory
+    changes nobody. The pipeline applies the entries instead of loading documents.
+    """
+
+    name: str
+
+    def directory_entries(self) -> Iterator[DirectoryPerson | ConnectorFailure]: ...
+
+
 class ConnectorError(Exception):
     """A source as a whole could not be read (unreachable API, missing folder)."""
 

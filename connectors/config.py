@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -46,8 +47,11 @@ class SourceContext(BaseModel):
     timeout_s: float = 30.0
 
 
-def load_sources_config(path: Path) -> list[SourceConfig]:
-    """Read and validate a sources file; relative paths are resolved against the file's folder."""
+def read_sources_config(path: Path, known_types: Collection[str]) -> list[SourceConfig]:
+    """Read and validate a sources file; relative paths are resolved against the file's folder.
+
+    `known_types` are the connector types a `type` may name (`connectors.registry.load_sources_config`
+    passes the registered ones)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -61,8 +65,6 @@ def load_sources_config(path: Path) -> list[SourceConfig]:
     entries = data.get("sources")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: no [[sources]] tables found")
-    from connectors.registry import CONNECTOR_TYPES
-
     configs: list[SourceConfig] = []
     seen: set[str] = set()
     for i, entry in enumerate(entries):
@@ -75,8 +77,8 @@ def load_sources_config(path: Path) -> list[SourceConfig]:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "entry"
             raise ConfigError(f"{where}: field '{field}': {first['msg']}") from exc
-        if config.type not in CONNECTOR_TYPES:
-            known = ", ".join(sorted(CONNECTOR_TYPES))
+        if config.type not in known_types:
+            known = ", ".join(sorted(known_types))
             raise ConfigError(f"{where}: field 'type': unknown type {config.type!r} (known: {known})")
         if config.name in seen:
             raise ConfigError(f"{where}: field 'name': duplicate source name {config.name!r}")

@@ -1,0 +1,1 @@
+import service  # noqa: F401  (applies the offline environment before torch or faiss load)

@@ -19,13 +19,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eval.load import scenarios as load_scenarios
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared" / "data").resolve()
 
 
 def run_whoknows(home: Path, *args: str) -> tuple[dict[str, Any], float, int]:
     """Run one command; returns its JSON report, wall seconds, and the child's peak RSS in MB."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WHOKNOWS_HOME": str(home)}
+    env = {**os.environ, "WHOKNOWS_HOME": str(home)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     proc = subprocess.run(
@@ -151,12 +153,7 @@ def main() -> None:
         if args.only in (None, "reindex"):
             bench_reindex(scratch)
         if args.only in (None, "load"):
-            try:
-                from eval import load_test
-            except ImportError:
-                print("\n(load test not available)")
-            else:
-                load_test.main([])
+            load_scenarios.main([])
     finally:
         if args.keep:
             print(f"scratch kept at {scratch}")

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.answers_eval import answers_section
-from eval.beir import load_beir
-from eval.bm25_reference import plain_bm25_metrics
-from eval.datasets import RECIPES, build_set
-from eval.experts_report import experts_section
+from eval.answers.run import answers_section
+from eval.experts.report import experts_section
 from eval.metrics import evaluate_run
-from eval.retrieval_eval import RetrievalResult, dataset_engine, evaluate_retrieval, rank_with
-from index.retrieval import HybridRetriever, RetrievalSettings
+from eval.retrieval.beir import load_beir
+from eval.retrieval.bm25_reference import plain_bm25_metrics
+from eval.retrieval.datasets import RECIPES, build_set
+from eval.retrieval.run import RetrievalResult, dataset_engine, evaluate_retrieval, rank_with
+from index.retrieval.hybrid import HybridRetriever, RetrievalSettings
 from service.settings import Settings, load_settings
 
 DATA_ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -133,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     names = [s.__name__.removesuffix("_section") for s in SECTIONS]
     parser.add_argument("--only", choices=names, action="append", help="run only this section (repeatable)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.WARNING)
     ctx = ReportContext(load_settings(args.home), args.data.resolve())
     started = time.perf_counter()

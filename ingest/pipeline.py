@@ -9,14 +9,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from connectors.base import Connector, ConnectorError, ConnectorFailure, SourceDocument
+from connectors.base import Connector, ConnectorError, ConnectorFailure, DirectorySource, SourceDocument
 from connectors.config import SourceConfig
-from index.faiss_store import SnapshotError, SnapshotStore
-from index.people_store import DirectoryEntry, apply_directory, record_contributions
-from index.store import ChunkRow, Store, meta_hash, utc_now
+from index.store.documents import ChunkRow, Store, meta_hash, utc_now
+from index.store.identity import DirectoryEntry, apply_directory, record_contributions
+from index.vectors.embedder import Embedder
+from index.vectors.faiss_store import SnapshotError, SnapshotStore
 from ingest.chunking import ChunkingSettings, chunk_document
-from ingest.embedding import Embedder, VectorCache, embed_with_cache
 from ingest.report import RunReport, SourceReport
+from ingest.vector_cache import VectorCache, embed_with_cache
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class IngestPipeline:
         ok = False
         try:
             with self.store.transaction() as db:
-                if hasattr(connector, "directory_entries"):
+                if isinstance(connector, DirectorySource):
                     entries: Iterable[DirectoryEntry | ConnectorFailure] = connector.directory_entries()
                     good = []
                     for entry in entries:

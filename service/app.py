@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingest.embedding import Embedder
-from service.auth import require_scope
+from index.vectors.embedder import Embedder
+from service.api.admin import router as admin_router
+from service.api.ask import router as ask_router
+from service.api.documents import router as documents_router
+from service.api.experts import router as experts_router
+from service.api.ops import router as ops_router
+from service.api.search import router as search_router
 from service.engine import Engine
-from service.jobs import ReindexRunner
-from service.limits import BodyLimitMiddleware, make_limiter, rate_limit
-from service.metrics import Metrics, MetricsMiddleware
-from service.routes_admin import router as admin_router
-from service.routes_documents import router as documents_router
-from service.routes_ops import router as ops_router
-from service.routes_search import router as search_router
+from service.ops.jobs import ReindexRunner
+from service.ops.metrics import Metrics, MetricsMiddleware
+from service.security.auth import require_scope
+from service.security.limits import BodyLimitMiddleware, make_limiter, rate_limit
+from service.security.tokens import TokenStore
 from service.settings import Settings
-from service.tokens import TokenStore
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -53,19 +54,6 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_wrapper if scope["type"] == "http" else send)
 
 
-def _optional_router(name: str) -> APIRouter | None:
-    """Routers built beside this module (experts, ask) join as soon as their module exists."""
-    try:
-        module = importlib.import_module(f"service.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"service.{name}":
-            raise
-        log.warning("service.%s is not installed; its endpoints are off", name)
-        return None
-    router: APIRouter = module.router
-    return router
-
-
 def _include_api(app: FastAPI) -> None:
     """Every API router behind the rate limit and its scope."""
 
@@ -74,10 +62,8 @@ def _include_api(app: FastAPI) -> None:
 
     app.include_router(search_router, dependencies=guarded("search"))
     app.include_router(documents_router, dependencies=guarded("search"))
-    for module, scope in (("routes_experts", "experts"), ("routes_ask", "ask")):
-        router = _optional_router(module)
-        if router is not None:
-            app.include_router(router, dependencies=guarded(scope))
+    app.include_router(experts_router, dependencies=guarded("experts"))
+    app.include_router(ask_router, dependencies=guarded("ask"))
     app.include_router(admin_router, dependencies=guarded("admin"))
 
 

@@ -8,11 +8,12 @@ from functools import cached_property
 
 from connectors.config import SourceConfig, SourceContext
 from connectors.registry import build_connector
-from index.faiss_store import SnapshotError, SnapshotStore, VectorSnapshot
-from index.retrieval import HybridRetriever, RetrievalSettings
-from index.store import Store
-from ingest.embedding import Embedder, SentenceTransformerEmbedder, VectorCache
+from index.retrieval.hybrid import HybridRetriever, RetrievalSettings
+from index.store.documents import Store
+from index.vectors.embedder import Embedder, SentenceTransformerEmbedder
+from index.vectors.faiss_store import SnapshotError, SnapshotStore, VectorSnapshot
 from ingest.pipeline import IngestPipeline, Progress
+from ingest.vector_cache import VectorCache
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

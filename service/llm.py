@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
-from index.answer_prompt import Message
+from index.answers.prompt import Message
 from service.settings import Settings
 
 # OpenAI's client insists on a key; local servers (Ollama, vLLM, llama.cpp) ignore whatever is sent.

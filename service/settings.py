@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The process environment every WhoKnows program runs with (set where unset). The model ships in a
+# package and is loaded from disk, never from a hub. torch and faiss each bring an OpenMP runtime whose
+# idle threads spin; with both spinning, a dense query on 2 cores took 20x longer. The libraries read
+# these when they load, so `service/__init__.py` applies them before any of them is imported.
+OFFLINE_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "OMP_WAIT_POLICY": "PASSIVE",
+}
+
+
+def apply_offline_environment() -> None:
+    """Set the OFFLINE_ENVIRONMENT defaults; a value the caller set explicitly wins."""
+    for key, value in OFFLINE_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
 
 
 class Settings(BaseSettings):
@@ -25,7 +43,6 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     # Service limits
     max_query_chars: int = 2000
-    max_k: int = 100
     rate_limit_per_minute: int = 600  # per user, token or address; 0 turns the limit off
     max_body_bytes: int = 64 * 1024
     stale_after_hours: float = 36.0

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# torch and faiss each bring an OpenMP runtime; spinning idle threads of one starve the other (a
-# dense query took 20x longer on 2 cores). Must be set before either library loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import service  # noqa: F401  (applies the offline environment before torch or faiss load)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
@@ -34,6 +28,6 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def embedder():
     """The real all-MiniLM-L6-v2 from its package, loaded once per test session."""
-    from ingest.embedding import SentenceTransformerEmbedder
+    from index.vectors.embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()

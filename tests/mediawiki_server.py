@@ -236,9 +236,9 @@ def mediawiki_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """A private wiki holding the enwiki sample; log in with `server.secrets(source)`."""
     reason = missing_requirements()
     if reason is not None:
-        pytest.skip(f"no real MediaWiki: {reason}")
+        pytest.fail(f"no real MediaWiki: {reason} (make system-packages installs it)")
     if not SAMPLE_DUMP.exists():
-        pytest.skip(f"sample dump missing: {SAMPLE_DUMP}")
+        pytest.fail(f"shared data missing: {SAMPLE_DUMP}; ../shared must sit beside the project")
     with running_mediawiki(tmp_path_factory.mktemp("mediawiki")) as server:
         yield server
 

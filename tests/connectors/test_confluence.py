@@ -16,7 +16,7 @@ from bs4 import BeautifulSoup
 
 from connectors.base import ConnectorError, ConnectorFailure, Role, SourceDocument
 from connectors.config import SourceConfig, SourceContext
-from connectors.confluence import ConfluenceConnector
+from connectors.confluence.connector import ConfluenceConnector
 
 
 def export_connector(path: Path) -> ConfluenceConnector:

@@ -18,12 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pydantic import SecretStr
 
+from connectors._shared.http_retry import retry_after_s
 from connectors.base import Acl, ConnectorError, ConnectorFailure, Role, SourceDocument
 from connectors.config import ConfigError, SourceConfig, SourceContext
-from connectors.confluence import ConfluenceConnector, effective_acl
-from connectors.confluence import Restriction as R
-from connectors.confluence_api import ConfluenceClient
-from connectors.http_retry import retry_after_s
+from connectors.confluence.api import ConfluenceClient
+from connectors.confluence.connector import ConfluenceConnector
+from connectors.confluence.restrictions import Restriction as R
+from connectors.confluence.restrictions import effective_acl
 
 CONTEXT = "/wiki"  # Cloud serves the API under /wiki; `_links.next` is relative to it
 

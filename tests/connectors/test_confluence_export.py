@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from connectors.base import Acl, ConnectorError, ConnectorFailure, Role, SourceDocument
-from connectors.confluence import ConfluenceConnector, ConfluenceOptions
-from connectors.confluence_export import parse_export_date
+from connectors.confluence.connector import ConfluenceConnector
+from connectors.confluence.export import parse_export_date
+from connectors.confluence.options import ConfluenceOptions
 
 EXPORT = "confluence_html_export_varlab"
 

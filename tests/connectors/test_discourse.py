@@ -19,11 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pydantic import SecretStr
 
+from connectors._shared.http_retry import retry_after_s
 from connectors.base import Acl, ConnectorError, ConnectorFailure, Role, SourceDocument
 from connectors.config import ConfigError, SourceConfig, SourceContext
-from connectors.discourse import DiscourseConnector, DiscourseOptions
-from connectors.discourse_posts import parse_post
-from connectors.http_retry import retry_after_s
+from connectors.discourse.connector import DiscourseConnector
+from connectors.discourse.options import DiscourseOptions
+from connectors.discourse.posts import parse_post
 
 ARCHIVE = "discourse_delving_bitcoin"
 RECORDED = Path("forum_mail_format_fixtures_perceval") / "tests" / "data" / "discourse"
@@ -454,9 +455,9 @@ def test_archive_through_the_pipeline_and_the_real_model(
     shared_data: Path, tmp_path: Path, embedder: Any
 ) -> None:
     from index.acl import Principal
-    from index.faiss_store import SnapshotStore
-    from index.retrieval import HybridRetriever
-    from index.store import Store
+    from index.retrieval.hybrid import HybridRetriever
+    from index.store.documents import Store
+    from index.vectors.faiss_store import SnapshotStore
     from ingest.pipeline import IngestPipeline
 
     folder = archive_copy(shared_data, tmp_path / "in", {7, 397})

@@ -16,6 +16,7 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
+from connectors._shared.text import normalise_text
 from connectors.base import (
     Acl,
     Connector,
@@ -26,7 +27,7 @@ from connectors.base import (
     SourceDocument,
 )
 from connectors.config import ConfigError, SourceConfig, SourceContext
-from connectors.files import FilesConnector, glob_match, normalise_text
+from connectors.files.connector import FilesConnector, glob_match
 from connectors.registry import build_connector
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -304,7 +305,7 @@ def test_repairable_pdf_loads_and_pypdf_warnings_go_to_debug(
 ) -> None:
     data = re.sub(rb"startxref\s+\d+", b"startxref\n999999", make_pdf(["Recovered text."]))
     write(tmp_path / "repaired.pdf", data)
-    caplog.set_level(logging.DEBUG, logger="connectors.files_pdf")
+    caplog.set_level(logging.DEBUG, logger="connectors.files.pdf_file")
     # What an application's root handler sees (pytest's own capture also hooks non-propagating loggers).
     at_root = _Collect()
     logging.getLogger().addHandler(at_root)
@@ -315,7 +316,7 @@ def test_repairable_pdf_loads_and_pypdf_warnings_go_to_debug(
     assert failures == {}
     assert docs["docs:repaired.pdf"].text() == "Recovered text."
     assert [r.getMessage() for r in at_root.records if r.name.startswith("pypdf")] == []
-    relayed = [r.getMessage() for r in caplog.records if r.name == "connectors.files_pdf"]
+    relayed = [r.getMessage() for r in caplog.records if r.name == "connectors.files.pdf_file"]
     assert any(m.startswith("repaired.pdf: pypdf: incorrect startxref") for m in relayed), relayed
 
 
@@ -573,7 +574,7 @@ def test_a_vanished_folder_is_an_error_of_the_whole_source(tmp_path: Path) -> No
 def _real(folder: str) -> Path:
     path = DATA / folder
     if not path.is_dir():
-        pytest.skip(f"shared data folder {path} is not present")
+        pytest.fail(f"shared data folder {path} is missing; ../shared must sit beside the project")
     return path
 
 

@@ -14,8 +14,9 @@ import pytest
 
 from connectors.base import Acl, ConnectorFailure, Role, SourceDocument
 from connectors.config import ConfigError, SourceConfig, SourceContext
-from connectors.mail_threads import build_threads, own_words, parse_message, parse_sender
-from connectors.mbox import MboxConnector, MboxOptions
+from connectors.mbox.connector import MboxConnector
+from connectors.mbox.options import MboxOptions
+from connectors.mbox.threads import build_threads, own_words, parse_message, parse_sender
 
 R_DEVEL = "mailing_list_r_package_devel"
 PERCEVAL = Path("forum_mail_format_fixtures_perceval") / "tests" / "data"

@@ -19,8 +19,8 @@ from pydantic import SecretStr
 
 from connectors.base import ConnectorError, ConnectorFailure, Role, SourceDocument
 from connectors.config import SourceConfig, SourceContext
-from connectors.mediawiki import MediaWikiConnector
-from connectors.mediawiki_api import USER_AGENT, format_timestamp, parse_timestamp
+from connectors.mediawiki.api import USER_AGENT, format_timestamp, parse_timestamp
+from connectors.mediawiki.connector import MediaWikiConnector
 from tests.mediawiki_server import SAMPLE_DUMP, MediaWikiServer, mediawiki_server_fixture  # noqa: F401
 
 EXPORT_NS = "{http://www.mediawiki.org/xml/export-0.10/}"

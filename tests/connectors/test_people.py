@@ -10,7 +10,7 @@ import pytest
 
 from connectors.base import Connector, ConnectorError, ConnectorFailure, DirectoryPerson
 from connectors.config import ConfigError, SourceConfig, SourceContext
-from connectors.people import PeopleDirectory
+from connectors.people.connector import PeopleDirectory
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from connectors.base import ConnectorFailure, SourceDocument
-from connectors.config import SourceConfig, SourceContext, load_sources_config
-from connectors.registry import build_connector
-from index.people_store import record_contributions
-from index.store import Store
+from connectors.config import SourceConfig, SourceContext
+from connectors.registry import build_connector, load_sources_config
+from index.store.documents import Store
+from index.store.identity import record_contributions
 
 CONFIG = Path(__file__).resolve().parents[2] / "eval" / "shared_sources.toml"
 

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from connectors._shared.html_text import html_to_text
 from connectors.base import Acl, ConnectorError, ConnectorFailure, Role, SourceDocument
 from connectors.config import ConfigError, SourceConfig, SourceContext
-from connectors.html_text import html_to_text
-from connectors.stackexchange import StackExchangeConnector, StackExchangeOptions, thread_documents
-from connectors.stackexchange_dump import parse_tags, read_dump
+from connectors.stackexchange.connector import StackExchangeConnector, thread_documents
+from connectors.stackexchange.dump import parse_tags, read_dump
+from connectors.stackexchange.options import StackExchangeOptions
 
 AI, CONLANG = "stackexchange_ai_2016", "stackexchange_conlang_meta_2020"
 
@@ -354,9 +355,9 @@ def test_no_posts_file_fails_the_source(tmp_path: Path) -> None:
 @pytest.mark.slow  # embeds a few hundred chunks with the real model
 def test_through_the_pipeline_and_the_real_model(shared_data: Path, tmp_path: Path, embedder: Any) -> None:
     from index.acl import Principal
-    from index.faiss_store import SnapshotStore
-    from index.retrieval import HybridRetriever
-    from index.store import Store
+    from index.retrieval.hybrid import HybridRetriever
+    from index.store.documents import Store
+    from index.vectors.faiss_store import SnapshotStore
     from ingest.pipeline import IngestPipeline
 
     store, snapshots = Store(tmp_path), SnapshotStore(tmp_path)

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from eval.beir import iter_corpus, load_beir
+from eval.retrieval.beir import iter_corpus, load_beir
 
 
 def write_scifact_subset(src: Path, out: Path, queries: int, others: int, split: str = "test") -> Path:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
-from eval.answers_eval import QueryRecord, _threshold_table, answer_metrics, calibrate
-from eval.scifact_rationales import _sentence_literals, is_rationale, load_rationales
-from service.cli import _register, app
+from eval.answers.run import QueryRecord, _threshold_table, answer_metrics, calibrate
+from eval.answers.scifact_rationales import _sentence_literals, is_rationale, load_rationales
+from eval.cli import eval_app as app
 from tests.eval.subsets import write_scifact_subset
 
 
@@ -91,12 +91,9 @@ def test_cli_eval_answers_on_a_scifact_subset(tmp_path: Path, shared_data: Path)
     subset = write_scifact_subset(
         shared_data / "scifact_beir", tmp_path / "scifact-mini", queries=6, others=20
     )
-    _register()
     runner = CliRunner()
     home = tmp_path / "home"
-    result = runner.invoke(
-        app, ["--home", str(home), "eval", "answers", str(subset), "--calibrate", "--json"]
-    )
+    result = runner.invoke(app, ["--home", str(home), "answers", str(subset), "--calibrate", "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
     assert body["queries"] == 6 and body["split"] == "test"
@@ -104,9 +101,9 @@ def test_cli_eval_answers_on_a_scifact_subset(tmp_path: Path, shared_data: Path)
     assert body["citation_precision"] >= 0.5  # the relevant abstracts are a quarter of this small corpus
     assert body["calibration"]["objective"] == "relevant@1"
     # the index is the retrieval evaluation's: a second run embeds nothing
-    again = runner.invoke(app, ["--home", str(home), "eval", "answers", str(subset)])
+    again = runner.invoke(app, ["--home", str(home), "answers", str(subset)])
     assert again.exit_code == 0 and "citation precision" in again.output
-    retrieval = runner.invoke(app, ["--home", str(home), "eval", "retrieval", str(subset), "--json"])
+    retrieval = runner.invoke(app, ["--home", str(home), "retrieval", str(subset), "--json"])
     assert json.loads(retrieval.output)["ingest"]["chunks_embedded"] == 0
-    bad = runner.invoke(app, ["--home", str(home), "eval", "answers", str(tmp_path / "nowhere")])
+    bad = runner.invoke(app, ["--home", str(home), "answers", str(tmp_path / "nowhere")])
     assert bad.exit_code == 2 and "not a folder" in bad.output

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.base import Connector, SourceDocument
-from eval.beir import BeirConnector, BeirFormatError, load_beir, load_qrels
+from eval.retrieval.beir import BeirConnector, BeirFormatError, load_beir, load_qrels
 
 CORPUS = [
     {

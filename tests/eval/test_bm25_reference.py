@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from eval.beir import load_beir
-from eval.bm25_reference import plain_bm25_metrics, plain_bm25_run
 from eval.report import SCIFACT_REFERENCE
+from eval.retrieval.beir import load_beir
+from eval.retrieval.bm25_reference import plain_bm25_metrics, plain_bm25_run
 
 
 def test_plain_fts5_bm25_reproduces_the_scifact_reference(shared_data):

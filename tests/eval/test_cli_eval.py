@@ -8,15 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from eval.retrieval_eval import dataset_home
-from service.cli import _register, app
+from eval.cli import eval_app as app
+from eval.retrieval.run import dataset_home
 from tests.eval.subsets import write_scifact_subset
 
 
 @pytest.fixture(scope="module")
 def cli() -> CliRunner:
-    if not any(g.name == "eval" for g in app.registered_groups):
-        _register()
     return CliRunner()
 
 
@@ -28,7 +26,7 @@ def test_second_run_embeds_nothing_and_dataset_is_only_read(tmp_path, shared_dat
     dataset = write_scifact_subset(shared_data / "scifact_beir", tmp_path / "tiny", queries=12, others=20)
     before = snapshot_of(dataset)
     home = tmp_path / "home"
-    first = cli.invoke(app, ["--home", str(home), "eval", "retrieval", str(dataset), "--json"])
+    first = cli.invoke(app, ["--home", str(home), "retrieval", str(dataset), "--json"])
     assert first.exit_code == 0, first.output
     out1 = json.loads(first.output)
     assert {"dataset", "mode", "queries", "ndcg@10", "recall@100", "mrr@10"} <= set(out1)
@@ -39,16 +37,14 @@ def test_second_run_embeds_nothing_and_dataset_is_only_read(tmp_path, shared_dat
     assert run_file.is_file() and run_file.is_relative_to(dataset_home(home, dataset))
     assert len({line.split()[0] for line in run_file.read_text().splitlines()}) == 12
 
-    second = cli.invoke(
-        app, ["--home", str(home), "eval", "retrieval", str(dataset), "--json", "--mode", "bm25"]
-    )
+    second = cli.invoke(app, ["--home", str(home), "retrieval", str(dataset), "--json", "--mode", "bm25"])
     assert second.exit_code == 0, second.output
     out2 = json.loads(second.output)
     assert out2["ingest"]["chunks_embedded"] == 0
     assert out2["ingest"]["documents_unchanged"] == documents and out2["ingest"]["documents_added"] == 0
     assert snapshot_of(dataset) == before  # the dataset folder is never written
 
-    text = cli.invoke(app, ["--home", str(home), "eval", "retrieval", str(dataset), "--mode", "dense"])
+    text = cli.invoke(app, ["--home", str(home), "retrieval", str(dataset), "--mode", "dense"])
     assert text.exit_code == 0, text.output
     assert "ndcg@10" in text.output and "0 chunks embedded" in text.output
     assert f"run file: {dataset_home(home, dataset) / 'runs' / 'test-dense.trec'}" in text.output
@@ -60,10 +56,8 @@ def test_bad_dataset_is_a_clear_usage_error(tmp_path, cli):
     (root / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\n')
     (root / "queries.jsonl").write_text('{"_id": "q1", "text": "x"}\n')
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1 d1\n")
-    result = cli.invoke(app, ["--home", str(tmp_path / "home"), "eval", "retrieval", str(root)])
+    result = cli.invoke(app, ["--home", str(tmp_path / "home"), "retrieval", str(root)])
     assert result.exit_code == 2
     assert f"{root / 'qrels' / 'test.tsv'}:2: expected 3 tab-separated columns" in result.output
-    bad_mode = cli.invoke(
-        app, ["--home", str(tmp_path / "home"), "eval", "retrieval", str(root), "--mode", "x"]
-    )
+    bad_mode = cli.invoke(app, ["--home", str(tmp_path / "home"), "retrieval", str(root), "--mode", "x"])
     assert bad_mode.exit_code == 2 and "--mode must be one of" in bad_mode.output

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from eval.experts_eval import asker_principal, complete, dataset_home, evaluate_experts, prepare, systems
-from index.expert_model import ExpertSettings
-from index.experts import ExpertFinder
-from service.cli import _register, app
+from eval.cli import eval_app as app
+from eval.experts.run import asker_principal, complete, dataset_home, evaluate_experts, prepare, systems
+from index.experts.finder import ExpertFinder
+from index.experts.model import ExpertSettings
 from service.engine import Engine
 from service.settings import Settings
 
@@ -133,15 +133,13 @@ def test_protocol_on_a_hand_made_dump(tmp_path, embedder):
 
 @pytest.fixture(scope="module")
 def cli() -> CliRunner:
-    if not any(g.name == "eval" for g in app.registered_groups):
-        _register()
     return CliRunner()
 
 
 def test_cli_runs_the_protocol_and_a_second_run_embeds_nothing(tmp_path, shared_data, cli):
     dump = shared_data / "stackexchange_conlang_meta_2020"
     home = tmp_path / "home"
-    args = ["--home", str(home), "eval", "experts", "--stackexchange", str(dump), "--json"]
+    args = ["--home", str(home), "experts", "--stackexchange", str(dump), "--json"]
     first = cli.invoke(app, args)
     assert first.exit_code == 0, first.output
     out = json.loads(first.output)
@@ -164,9 +162,7 @@ def test_cli_runs_the_protocol_and_a_second_run_embeds_nothing(tmp_path, shared_
     }
     text = cli.invoke(app, args[:-1])
     assert text.exit_code == 0 and "popularity" in text.output and "bm25_vote" in text.output
-    missing = cli.invoke(
-        app, ["--home", str(home), "eval", "experts", "--stackexchange", str(tmp_path / "nope")]
-    )
+    missing = cli.invoke(app, ["--home", str(home), "experts", "--stackexchange", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "not a folder" in missing.output
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from eval.retrieval_eval import evaluate_retrieval
+from eval.retrieval.run import evaluate_retrieval
 from service.settings import Settings
 from tests.eval.subsets import write_scifact_subset
 
 # Measured on this subset (100 test queries, their 110 relevant abstracts + 1,000 others) with the
-# default settings: see eval/RESULTS.md. The floors sit a little under the measured values.
-HYBRID_NDCG_FLOOR = 0.0
-HYBRID_RECALL_FLOOR = 0.0
+# default settings on 2026-12-04: bm25 nDCG@10 0.850 / R@100 0.98, dense 0.847 / 0.98, hybrid 0.902 /
+# 0.99. The floors sit just under the hybrid's values, so a regression of about 0.01 fails here.
+HYBRID_NDCG_FLOOR = 0.89
+HYBRID_RECALL_FLOOR = 0.98
 LEG_EPSILON = 0.005
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from connectors.base import Acl, Contribution, DirectoryPerson, PersonRef, Role, Section, SourceDocument
-from index.faiss_store import SnapshotStore
-from index.people_store import apply_directory
-from index.retrieval import HybridRetriever
-from index.store import Store
-from ingest.embedding import Embedder, VectorCache
+from index.retrieval.hybrid import HybridRetriever
+from index.store.documents import Store
+from index.store.identity import apply_directory
+from index.vectors.embedder import Embedder
+from index.vectors.faiss_store import SnapshotStore
 from ingest.pipeline import IngestPipeline
+from ingest.vector_cache import VectorCache
 from tests.helpers import ListConnector, source_config
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

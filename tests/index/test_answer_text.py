@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from index.answer_prompt import StreamingCitationFilter, build_messages, check_citations
-from index.answer_sentences import keyword_overlap, split_sentences, stems_of
-from index.passages import Passage, merge_runs
+from index.answers.passages import Passage, merge_runs
+from index.answers.prompt import StreamingCitationFilter, build_messages, check_citations
+from index.answers.sentences import keyword_overlap, split_sentences, stems_of
 
 
 def texts(text: str) -> list[str]:

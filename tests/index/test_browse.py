@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from index.browse import stitch
+from index.store.browse import stitch
 
 
 def test_overlap_between_chunks_of_one_section_is_removed() -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from connectors.base import Acl, DirectoryPerson, Role, SourceDocument
 from index.acl import Principal, can_see
-from index.expert_model import ActivityClock, ExpertSettings, PersonSignals, quality, relevance_weights
-from index.experts import ExpertFilters, ExpertFinder, primary_role
+from index.experts.finder import ExpertFilters, ExpertFinder, primary_role
+from index.experts.model import ActivityClock, ExpertSettings, PersonSignals, quality, relevance_weights
 from tests.index.expert_corpus import NOW, HashEmbedder, build_store, thread
 
 A, AA, C, Q = Role.ANSWERER, Role.ACCEPTED_ANSWERER, Role.COMMENTER, Role.ASKER

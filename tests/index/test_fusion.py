@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from index.fusion import DocResult, Leg, adaptive_weights, confidence, fuse_convex, fuse_rrf, zscore_scaler
-from index.retrieval import ChunkScore, RetrievalSettings, best_per_doc
+from index.retrieval.fusion import (
+    DocResult,
+    Leg,
+    adaptive_weights,
+    confidence,
+    fuse_convex,
+    fuse_rrf,
+    zscore_scaler,
+)
+from index.retrieval.hybrid import ChunkScore, RetrievalSettings, best_per_doc
 
 
 def ranking(*pairs: tuple[int, float]) -> list[DocResult]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from connectors.base import DirectoryPerson, PersonRef
-from index.people_store import IdentityResolver, apply_directory, name_key
-from index.store import Store
+from index.store.documents import Store
+from index.store.identity import IdentityResolver, apply_directory, name_key
 
 
 def people_of(store: Store) -> dict[tuple[str, str], tuple[str, str]]:

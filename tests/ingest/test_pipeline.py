@@ -8,11 +8,12 @@ import pytest
 
 from connectors.base import Acl, ConnectorFailure
 from index.acl import Principal
-from index.faiss_store import SnapshotStore
-from index.retrieval import HybridRetriever
-from index.store import Store
-from ingest.embedding import ModelMismatchError, VectorCache
+from index.retrieval.hybrid import HybridRetriever
+from index.store.documents import Store
+from index.vectors.embedder import ModelMismatchError
+from index.vectors.faiss_store import SnapshotStore
 from ingest.pipeline import IngestPipeline
+from ingest.vector_cache import VectorCache
 from tests.helpers import CountingEmbedder, ListConnector, make_doc, source_config
 
 DOCS = [
@@ -105,6 +106,45 @@ def test_restricted_document_reaches_only_its_group(tmp_path, embedder):
             assert all("84,000" not in h.snippet for h in found)
     named = [h.doc_id for h in r.search(query, Principal.of("hana"), k=100)]
     assert "hb:salaries" not in named  # a user is not a group
+
+
+def test_a_user_level_acl_admits_that_user_only(tmp_path, embedder):
+    docs = [make_doc("hb", n, t, x) for n, t, x in DOCS]
+    docs.append(
+        make_doc("hb", SECRET[0], SECRET[1], SECRET[2], acl=Acl(public=False, users=frozenset({"hana"})))
+    )
+    _, store, snaps, pipeline, connector = build(tmp_path, embedder, docs)
+    pipeline.run([(source_config("hb"), connector)])
+    r = retriever(store, snaps, embedder)
+    query = "how much does an L4 earn"
+    for mode in ("bm25", "dense", "hybrid"):
+        assert "hb:salaries" in [h.doc_id for h in r.search(query, Principal.of("hana"), mode=mode)]
+        assert "hb:salaries" in [h.doc_id for h in r.search(query, Principal.of("hana", ["x"]), mode=mode)]
+        for outsider in (Principal.anonymous(), Principal.of("bob"), Principal.of("bob", ["hana"])):
+            found = r.search(query, outsider, mode=mode, k=100)
+            assert "hb:salaries" not in [h.doc_id for h in found], (mode, outsider)
+
+
+def test_an_acl_change_on_unchanged_text_applies_without_embedding(tmp_path, embedder):
+    public = make_doc("hb", SECRET[0], SECRET[1], SECRET[2], acl=Acl(public=True))
+    docs = [make_doc("hb", n, t, x) for n, t, x in DOCS] + [public]
+    counting, store, snaps, pipeline, connector = build(tmp_path, embedder, docs)
+    pipeline.run([(source_config("hb"), connector)])
+    r = retriever(store, snaps, embedder)
+    query = "how much does an L4 earn"
+    assert "hb:salaries" in [h.doc_id for h in r.search(query, Principal.anonymous())]
+    embedded = counting.passages
+
+    tightened = public.model_copy(update={"acl": Acl(public=False, groups=frozenset({"hr"}))})
+    connector.docs = [d for d in connector.docs if d.doc_id != public.doc_id] + [tightened]
+    report = pipeline.run([(source_config("hb"), connector)])
+    assert report.sources[0].documents_updated == 1
+    assert report.sources[0].chunks_embedded == 0 and counting.passages == embedded
+    for mode in ("bm25", "dense", "hybrid"):
+        assert "hb:salaries" not in [
+            h.doc_id for h in r.search(query, Principal.anonymous(), mode=mode, k=100)
+        ]
+        assert "hb:salaries" in [h.doc_id for h in r.search(query, Principal.of("hana", ["hr"]), mode=mode)]
 
 
 def test_failed_listing_prunes_nothing_and_failures_keep_the_rest(tmp_path, embedder):

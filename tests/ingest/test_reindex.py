@@ -13,12 +13,12 @@ import pytest
 from connectors.base import ConnectorError, ConnectorFailure, SourceDocument
 from connectors.config import ConfigError
 from index.acl import Principal
-from index.faiss_store import SnapshotStore
-from index.retrieval import HybridRetriever
-from index.store import Store
-from ingest.embedding import VectorCache
+from index.retrieval.hybrid import HybridRetriever
+from index.store.documents import Store
+from index.vectors.faiss_store import SnapshotStore
 from ingest.pipeline import IngestPipeline
 from ingest.reindex import ReindexBusyError, reindex_lock, run_reindex
+from ingest.vector_cache import VectorCache
 from tests.helpers import ListConnector, make_doc, source_config
 
 TOPICS = [
@@ -132,7 +132,7 @@ def test_one_run_at_a_time_and_a_dead_holder_releases(tmp_path):
 
 
 def test_cron_schedule(tmp_path):
-    from service.jobs import CronSchedule
+    from service.ops.jobs import CronSchedule
 
     with pytest.raises(ConfigError, match="not a valid cron expression"):
         CronSchedule("every night", runner=None, config=None)  # type: ignore[arg-type]

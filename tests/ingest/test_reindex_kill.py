@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from index.acl import Principal
-from index.faiss_store import SnapshotStore
-from index.retrieval import HybridRetriever
-from index.store import Store
+from index.retrieval.hybrid import HybridRetriever
+from index.store.documents import Store
+from index.vectors.faiss_store import SnapshotStore
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def write_docs(folder: Path, start: int, count: int) -> None:
 
 
 def whoknows(home: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WHOKNOWS_HOME": str(home)}
+    env = {**os.environ, "WHOKNOWS_HOME": str(home)}
     return subprocess.Popen(
         [sys.executable, "-m", "service.cli", *args],
         env=env,

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from connectors.base import Acl, SourceDocument
 from service.app import create_app
 from service.engine import Engine
+from service.security.tokens import TokenStore
 from service.settings import Settings
-from service.tokens import TokenStore
 from tests.helpers import ListConnector, make_doc, source_config
 
 HR = Acl(public=False, groups=frozenset({"hr"}))

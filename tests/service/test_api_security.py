@@ -8,7 +8,7 @@ import pytest
 
 from connectors.base import SourceDocument
 from index.acl import Principal, can_see
-from service.tokens import TokenStore
+from service.security.tokens import TokenStore
 from tests.service.conftest import (
     HR_MARKERS,
     SECURITY_MARKERS,
@@ -30,21 +30,27 @@ def paths(server: Running) -> set[str]:
         return set(c.get("/openapi.json").json()["paths"])
 
 
+# Every endpoint that reads the index; the app must serve each one (a missing one is a failure here).
+GUARDED = [
+    ("GET", "/search?q=postgres", "/search"),
+    ("GET", "/sources", "/sources"),
+    ("GET", "/documents/handbook:backups", "/documents/{doc_id}"),
+    ("GET", "/experts?q=pg", "/experts"),
+    ("GET", "/people/alice", "/people/{person_id}"),
+    ("POST", "/ask", "/ask"),
+    ("POST", "/ask/stream", "/ask/stream"),
+    ("POST", "/admin/reindex", "/admin/reindex"),
+    ("GET", "/metrics", "/metrics"),
+]
+
+
+def test_the_app_serves_every_guarded_endpoint(closed_server: Running) -> None:
+    assert {template for _, _, template in GUARDED} <= paths(closed_server)
+
+
 def test_no_identity_is_401_everywhere_when_anonymous_is_off(closed_server: Running, tokens) -> None:  # type: ignore[no-untyped-def]
     with closed_server.client() as c:
-        available = paths(closed_server)
-        for method, path, template in [
-            ("GET", "/search?q=postgres", "/search"),
-            ("GET", "/sources", "/sources"),
-            ("GET", "/documents/handbook:backups", "/documents/{doc_id}"),
-            ("GET", "/experts?q=pg", "/experts"),
-            ("GET", "/people/alice", "/people/{person_id}"),
-            ("POST", "/ask", "/ask"),
-            ("POST", "/admin/reindex", "/admin/reindex"),
-            ("GET", "/metrics", "/metrics"),
-        ]:
-            if template not in available:
-                continue
+        for method, path, _ in GUARDED:
             r = c.request(method, path, json={"question": "postgres"} if method == "POST" else None)
             assert r.status_code == 401, (path, r.status_code, r.text)
             assert r.headers["www-authenticate"].startswith("Bearer")
@@ -148,22 +154,18 @@ def _all_docs() -> list[SourceDocument]:
     return [d for docs in corpus().values() for d in docs]
 
 
-def _requests(server: Running, engine) -> list[tuple[str, str, dict | None]]:  # type: ignore[no-untyped-def]
-    available = paths(server)
+def _requests(engine) -> list[tuple[str, str, dict | None]]:  # type: ignore[no-untyped-def]
     out: list[tuple[str, str, dict | None]] = [("GET", "/sources", None)]
     for q in QUERIES:
         for mode in ("hybrid", "bm25", "dense"):
             out.append(("GET", f"/search?q={q}&k=100&mode={mode}", None))
-        if "/experts" in available:
-            out.append(("GET", f"/experts?q={q}&k=20", None))
-            out.append(("GET", f"/experts?q={q}&k=20&mentors_only=true", None))
-        if "/ask" in available:
-            out.append(("POST", "/ask", {"question": q, "k": 10}))
+        out.append(("GET", f"/experts?q={q}&k=20", None))
+        out.append(("GET", f"/experts?q={q}&k=20&mentors_only=true", None))
+        out.append(("POST", "/ask", {"question": q, "k": 10}))
     for d in _all_docs():
         out.append(("GET", f"/documents/{d.doc_id}", None))
-    if "/people/{person_id}" in available or any(p.startswith("/people/") for p in available):
-        for (person_id,) in engine.store.db.execute("SELECT person_id FROM people ORDER BY person_id"):
-            out.append(("GET", f"/people/{person_id}", None))
+    for (person_id,) in engine.store.db.execute("SELECT person_id FROM people ORDER BY person_id"):
+        out.append(("GET", f"/people/{person_id}", None))
     return out
 
 
@@ -180,7 +182,7 @@ def test_every_endpoint_honours_acls(caller: str, open_server: Running, engine, 
     ]
     allowed_scopes_only_search = caller == "hr-token-search-only"
     with open_server.client() as c:
-        for method, path, body in _requests(open_server, engine):
+        for method, path, body in _requests(engine):
             r = c.request(method, path, headers=headers, json=body)
             assert r.status_code < 500, (caller, path, r.status_code, r.text[:300])
             if allowed_scopes_only_search and path.startswith(("/experts", "/ask", "/people")):

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service.app import create_app
-from service.cli import _register, app
+from service.cli.main import app
 from tests.service.conftest import HR_MARKERS, Running, free_port, proxy_headers, serve, settings_for
 from tests.service.openai_stub import Stub, openai_stub
 
@@ -178,7 +178,6 @@ def test_unreachable_model_falls_back(engine, index_home) -> None:  # type: igno
 
 def test_cli_ask_json(index_home, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("WHOKNOWS_LLM_BASE_URL", raising=False)
-    _register()
     runner = CliRunner()
     result = runner.invoke(
         app, ["--home", str(index_home), "ask", QUESTION, "--as", "bob", "--groups", "staff", "--json"]

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from index.store import Store
-from service.tokens import TokenStore
+from index.store.documents import Store
+from service.security.tokens import TokenStore
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.config import load_sources_config
+from connectors.registry import load_sources_config
 from index.acl import Principal
-from index.retrieval import Filters
+from index.retrieval.hybrid import Filters
 from service.app import create_app
 from service.engine import Engine
 from tests.conftest import DEMO

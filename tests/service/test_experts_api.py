@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import _register, app
+from service.cli.main import app
 from tests.service.conftest import Running
 
 
@@ -88,8 +88,6 @@ def test_the_asker_filters_and_limits(open_server: Running) -> None:
 
 @pytest.fixture(scope="module")
 def cli() -> CliRunner:
-    if not any(c.name == "experts" for c in app.registered_commands):
-        _register()
     return CliRunner()
 
 

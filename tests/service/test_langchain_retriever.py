@@ -1,4 +1,4 @@
-"""WhoKnowsRetriever (index/langchain_retriever.py) on the service test index, ACL-filtered; the
+"""WhoKnowsRetriever (index/retrieval/langchain_retriever.py) on the service test index, ACL-filtered; the
 LANGCHAIN.md snippets run as written."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from index.acl import Principal
-from index.langchain_retriever import WhoKnowsRetriever
+from index.retrieval.langchain_retriever import WhoKnowsRetriever
 from tests.service.conftest import HR_MARKERS
 from tests.service.openai_stub import openai_stub
 

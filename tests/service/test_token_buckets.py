@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.limits import TokenBuckets
+from service.security.limits import TokenBuckets
 
 
 def test_burst_then_refill_at_the_configured_rate() -> None:

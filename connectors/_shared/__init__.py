@@ -1,0 +1,1 @@
+"""Helpers the connectors share (private): cursors, HTTP retries, HTML to text."""

@@ -1,0 +1,1 @@
+"""The `confluence` source: an HTML space export or the REST API."""

@@ -1,0 +1,1 @@
+"""The `discourse` source: a post-JSON archive or the live API."""

@@ -1,0 +1,1 @@
+"""The `files` source: a folder of PDF, HTML, Markdown and plain-text files."""

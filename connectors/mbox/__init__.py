@@ -1,0 +1,1 @@
+"""The `mbox` source: mailing-list archives rebuilt into threads."""

@@ -1,0 +1,1 @@
+"""The `mediawiki` source: XML exports and a live wiki's Action API."""

@@ -1,0 +1,1 @@
+"""The `stackexchange` source: a data dump folder."""

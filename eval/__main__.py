@@ -1,0 +1,5 @@
+"""`python -m eval` (also `whoknows eval`): retrieval, answer and expert evaluations."""
+
+from eval.cli import main
+
+main()

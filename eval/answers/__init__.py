@@ -1,0 +1,1 @@
+"""Answer evaluation on SciFact: citation precision, calibration."""

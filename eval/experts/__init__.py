@@ -1,0 +1,1 @@
+"""Expert-finding evaluation on Stack Exchange dumps with baselines."""

@@ -1,0 +1,1 @@
+"""Grounded answers: passages, sentence scoring, citations, prompts."""

@@ -1,0 +1,1 @@
+"""Who knows X: the expert ranker, its arithmetic, and people's profiles."""

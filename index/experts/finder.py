@@ -1,0 +1,378 @@
+"""Who knows X: people ranked by their visible work on the question, each with evidence and a why-line.
+
+Only documents the asker may see are retrieved, and every count, date, topic and prior is computed
+from contributions to documents the asker may see: the answer is exactly what it would be if the hidden
+documents did not exist. The arithmetic lives in index/experts/model.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from connectors.base import Role
+from index.acl import Principal
+from index.experts.model import (
+    ActivityClock,
+    ExpertSettings,
+    PersonSignals,
+    contribution_mass,
+    relevance_weights,
+)
+from index.experts.profile import (
+    ContributionRow,
+    Mentor,
+    PersonProfile,
+    PersonRow,
+    build_profile,
+    iso_at,
+    mentor_of,
+    people_by_ids,
+    people_of_user,
+    person_topics,
+    visible_contributions,
+)
+from index.retrieval.hybrid import DocResult, HybridRetriever
+from index.store.documents import StoredDocument
+
+# "who knows about X", "who can help me with X", "is there anyone who knows X": the asking, not the topic.
+_ASKING = re.compile(
+    r"^\s*(?:(?:is\s+there\s+)?any(?:one|body)\s+(?:who\s+)?knows?"
+    r"|who\s+(?:else\s+)?(?:knows|knew|can\s+(?:help|assist)(?:\s+(?:me|us))?"
+    r"|(?:is|are)\s+(?:an?\s+|the\s+)?(?:experts?|specialists?))"
+    r"|(?:find|ask)\s+(?:an?\s+)?experts?)"
+    r"(?:\s+(?:about|with|on|in|for|of|at))?\s+",
+    re.IGNORECASE,
+)
+
+
+def topic_of(query: str) -> str:
+    """The question without the asking ("who knows about X" -> "X"), so only the topic is retrieved."""
+    if not _ASKING.match(query):
+        return query
+    topic = _ASKING.sub("", query, count=1).strip(" ?!.")
+    return topic or query
+
+
+@dataclass(frozen=True)
+class ExpertFilters:
+    """Who may be listed. The asker never is; inactive (departed) people only on request."""
+
+    include_inactive: bool = False
+    mentors_only: bool = False  # opted in as a mentor, active, with capacity left
+    team: str | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A visible document that shows the person's knowledge, with their part in it."""
+
+    doc_id: str
+    title: str
+    url: str | None
+    source: str
+    kind: str
+    role: str  # the person's strongest part in it (see ROLE_ORDER)
+    roles: list[str]
+    snippet: str
+    date: str | None  # the person's latest contribution to it
+    score: float
+
+
+@dataclass
+class Expert:
+    """One ranked person, explained."""
+
+    person_id: str
+    name: str | None
+    team: str | None
+    title: str | None
+    score: float
+    why: str
+    evidence: list[Evidence]
+    topics: list[str]
+    last_active: str | None
+    mentor: Mentor
+    signals: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Person:
+    """Accumulators for one person during a query."""
+
+    activity: list[float] = field(default_factory=list)
+    recent: list[float] = field(default_factory=list)
+    evidence: list[float] = field(default_factory=list)
+    by_doc: dict[int, list[ContributionRow]] = field(default_factory=lambda: defaultdict(list))
+    mass_by_doc: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    contributions: list[ContributionRow] = field(default_factory=list)
+
+
+@dataclass
+class Ranking:
+    """People scored for one query, with what is needed to explain any of them."""
+
+    query: str
+    people: list[tuple[float, PersonRow]]
+    accumulators: dict[int, _Person]
+    signals: dict[int, PersonSignals]
+    rel: dict[int, float]
+    ranked: dict[int, DocResult]
+    position: dict[int, int]  # document -> its rank in the retrieved list
+
+    def explain(self, finder: ExpertFinder, score: float, row: PersonRow, now: datetime) -> Expert:
+        return finder._explain(
+            self.query,
+            row,
+            score,
+            self.accumulators[row.id],
+            self.signals[row.id],
+            self.rel,
+            self.ranked,
+            self.position,
+            now,
+        )
+
+
+class ExpertFinder:
+    """Ranks people for a question through the one retrieval path, within the asker's ACL."""
+
+    def __init__(self, retriever: HybridRetriever, settings: ExpertSettings | None = None):
+        self.retriever = retriever
+        self.store = retriever.store
+        self.settings = settings or ExpertSettings()
+
+    def rank_experts(
+        self,
+        query: str,
+        principal: Principal,
+        k: int = 10,
+        filters: ExpertFilters | None = None,
+        now: datetime | None = None,
+    ) -> list[Expert]:
+        """The k people who best know what `query` asks about, best first, ties broken by person id."""
+        now = now or datetime.now(UTC)
+        ranking = self.rank_people(query, principal, filters, now)
+        return [ranking.explain(self, score, row, now) for score, row in ranking.people[:k]]
+
+    def rank_people(
+        self,
+        query: str,
+        principal: Principal,
+        filters: ExpertFilters | None = None,
+        now: datetime | None = None,
+    ) -> Ranking:
+        """Every admitted person with visible evidence, scored, best first; explained on demand."""
+        filters = filters or ExpertFilters()
+        now = now or datetime.now(UTC)
+        s = self.settings
+        if not query.strip():
+            return Ranking(query, [], {}, {}, {}, {}, {})
+        query = topic_of(query)
+        ranked = self.retriever.rank(query, principal, mode=s.retrieval_mode, depth=s.depth)
+        rel = dict(zip((r.doc for r in ranked), relevance_weights([r.score for r in ranked], s), strict=True))
+        people, signals = self._signals(principal, rel, now)
+        rows = people_by_ids(self.store.db, signals)
+        excluded = people_of_user(self.store.db, principal.user)
+        for pid, row in rows.items():
+            if not row.active:  # only listed on request (include_inactive)
+                signals[pid] = replace(signals[pid], departed=True)
+        scored = [
+            (sig.score(s), rows[pid])
+            for pid, sig in signals.items()
+            if pid in rows and pid not in excluded and _admitted(rows[pid], filters)
+        ]
+        scored = [(score, row) for score, row in scored if score > 0.0]
+        scored.sort(key=lambda sr: (-sr[0], sr[1].person_id))
+        position = {r.doc: i for i, r in enumerate(ranked)}
+        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position)
+
+    def profile(
+        self, person_id: str, principal: Principal, now: datetime | None = None
+    ) -> PersonProfile | None:
+        """A person's profile within the viewer's ACL (None: no such person for this viewer)."""
+        return build_profile(self.store, person_id, principal, now or datetime.now(UTC), self.settings)
+
+    # --- scoring --------------------------------------------------------------------------------
+
+    def _signals(
+        self, principal: Principal, rel: dict[int, float], now: datetime
+    ) -> tuple[dict[int, _Person], dict[int, PersonSignals]]:
+        """Per person: evidence on the retrieved documents, activity, and shares of the visible activity."""
+        s = self.settings
+        contributions = visible_contributions(self.store.db, principal)
+        clock = ActivityClock([c.at for c in contributions])
+        people: dict[int, _Person] = defaultdict(_Person)
+        for c in contributions:
+            mass = contribution_mass(c.role, c.weight, c.at, now, s)
+            if mass <= 0.0:
+                continue
+            p = people[c.person]
+            p.activity.append(mass)
+            p.recent.append(mass * clock.recency(c.at, s))
+            if c.doc in rel:
+                p.evidence.append(rel[c.doc] * mass)
+                p.by_doc[c.doc].append(c)
+                p.mass_by_doc[c.doc].append(mass)
+            p.contributions.append(c)
+        # math.fsum: exact sums, so the order rows come back in never changes a score
+        total_activity = math.fsum(v for p in people.values() for v in p.activity) or 1.0
+        total_recent = math.fsum(v for p in people.values() for v in p.recent) or 1.0
+        signals = {
+            pid: PersonSignals(
+                evidence=math.fsum(p.evidence),
+                activity=math.fsum(p.activity),
+                recent_share=math.fsum(p.recent) / total_recent,
+                total_share=math.fsum(p.activity) / total_activity,
+            )
+            for pid, p in people.items()
+            if p.evidence
+        }
+        return people, signals
+
+    # --- explanation ----------------------------------------------------------------------------
+
+    def _explain(
+        self,
+        query: str,
+        row: PersonRow,
+        score: float,
+        person: _Person,
+        signals: PersonSignals,
+        rel: dict[int, float],
+        ranked: dict[int, DocResult],
+        position: dict[int, int],
+        now: datetime,
+    ) -> Expert:
+        s = self.settings
+        doc_scores = {d: rel[d] * math.fsum(masses) for d, masses in person.mass_by_doc.items()}
+        all_docs = sorted({c.doc for c in person.contributions})
+        docs = self.store.documents_by_ids(all_docs)
+        # the evidence: the person's strongest retrieved documents, ties broken by document id
+        order = sorted(doc_scores, key=lambda d: (-doc_scores[d], docs[d].doc_id if d in docs else ""))
+        shown = [d for d in order if d in docs][: s.evidence_per_person]
+        hits = {h.doc_id: h for h in self.retriever.hits([ranked[d] for d in shown], query)}
+        evidence = []
+        for d in shown:
+            doc = docs[d]
+            mine = person.by_doc[d]
+            dated = [c.at for c in mine if c.at is not None]
+            hit = hits.get(doc.doc_id)
+            evidence.append(
+                Evidence(
+                    doc_id=doc.doc_id,
+                    title=doc.title,
+                    url=doc.url,
+                    source=doc.source,
+                    kind=doc.kind,
+                    role=primary_role({c.role for c in mine}),
+                    roles=sorted({c.role for c in mine}),
+                    snippet=hit.snippet if hit is not None else "",
+                    date=iso_at(max(dated)) if dated else None,
+                    score=round(doc_scores[d], 6),
+                )
+            )
+        topics = person_topics(person.contributions, docs, now, s, s.topics_per_person)
+        dated_all = [c.at for c in person.contributions if c.at is not None]
+        return Expert(
+            person_id=row.person_id,
+            name=row.name,
+            team=row.team,
+            title=row.title,
+            score=round(score, 8),
+            why=why_line(
+                person.by_doc, docs, [d for d in order if position[d] < s.related_depth] or order[:1]
+            ),
+            evidence=evidence,
+            topics=[t for t, _ in topics],
+            last_active=iso_at(max(dated_all)) if dated_all else None,
+            mentor=mentor_of(row),
+            signals={
+                "topical": round(signals.topical(s), 8),
+                "prior": round(signals.prior(s), 8),
+                "documents": float(len(doc_scores)),
+            },
+        )
+
+
+def _admitted(row: PersonRow, filters: ExpertFilters) -> bool:
+    if not row.active and not filters.include_inactive:
+        return False
+    if filters.mentors_only and not mentor_of(row).available:
+        return False
+    return not (filters.team and (row.team or "").casefold() != filters.team.strip().casefold())
+
+
+# Which part of a person's work in a document speaks for them first.
+ROLE_ORDER = tuple(
+    r.value
+    for r in (
+        Role.ACCEPTED_ANSWERER,
+        Role.AUTHOR,
+        Role.OWNER,
+        Role.ANSWERER,
+        Role.EDITOR,
+        Role.ASKER,
+        Role.COMMENTER,
+    )
+)
+
+
+def primary_role(roles: set[str]) -> str:
+    return min(roles, key=lambda r: (ROLE_ORDER.index(r) if r in ROLE_ORDER else len(ROLE_ORDER), r))
+
+
+_ANSWER_ROLES = {Role.ANSWERER.value, Role.ACCEPTED_ANSWERER.value}
+_WRITER_ROLES = {Role.AUTHOR.value, Role.OWNER.value}
+
+
+def why_line(
+    by_doc: dict[int, list[ContributionRow]], docs: dict[int, StoredDocument], order: Sequence[int]
+) -> str:
+    """One line from the person's part in the retrieved documents, e.g.
+    "answered 4 threads on neural-networks, 2 accepted; wrote 'Postgres backups runbook'"."""
+    roles = {d: {c.role for c in cs} for d, cs in by_doc.items() if d in docs}
+    ranked = [d for d in order if d in roles]
+    answered = [d for d in ranked if roles[d] & _ANSWER_ROLES]
+    accepted = [d for d in answered if Role.ACCEPTED_ANSWERER.value in roles[d]]
+    written = [d for d in ranked if roles[d] & _WRITER_ROLES]
+    edited = [d for d in ranked if Role.EDITOR.value in roles[d] and d not in written]
+    commented = [d for d in ranked if roles[d] == {Role.COMMENTER.value}]
+    asked = [d for d in ranked if Role.ASKER.value in roles[d] and not roles[d] & _ANSWER_ROLES]
+    parts: list[str] = []
+    if answered:
+        tag = _common_tag([docs[d] for d in answered])
+        part = f"answered {_n(len(answered), 'related thread')}" + (f" on {tag}" if tag else "")
+        parts.append(part + (f", {len(accepted)} accepted" if accepted else ""))
+    if written:
+        first = docs[written[0]]
+        more = f" and {_n(len(written) - 1, 'more')}" if len(written) > 1 else ""
+        parts.append(f"wrote the {_kind(first.kind)} '{first.title}'{more}")
+    if edited:
+        parts.append(f"edited {_n(len(edited), 'related page')}")
+    if commented:
+        parts.append(f"commented on {_n(len(commented), 'related discussion')}")
+    if asked:
+        parts.append(f"asked {_n(len(asked), 'related question')}")
+    return "; ".join(parts) or "took part in related documents"
+
+
+def _n(count: int, noun: str) -> str:
+    if noun == "more":
+        return f"{count} more"
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _kind(kind: str) -> str:
+    return {"wiki": "wiki page", "doc": "page", "forum": "post", "mail": "message"}.get(kind, kind)
+
+
+def _common_tag(docs: Sequence[StoredDocument]) -> str | None:
+    """The tag most of these documents share (at least two of them), ties broken alphabetically."""
+    counts = Counter(t.lower() for d in docs for t in set(d.tags))
+    best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return best[0][0] if best and best[0][1] >= 2 else None

@@ -1,0 +1,1 @@
+"""Retrieval: keyword and dense legs, fusion, query text, and the LangChain retriever."""

@@ -1,0 +1,286 @@
+"""Retrieval: keyword (FTS5 BM25) and dense (FAISS) legs, ACL-filtered, fused per document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.acl import Principal, visible_sql
+from index.retrieval.fusion import DocResult, Leg, fuse_convex, fuse_rrf
+from index.retrieval.text import fts_match, make_snippet, query_terms
+from index.store.documents import SQLITE_BATCH, Store, StoredDocument
+from index.vectors.embedder import Embedder
+from index.vectors.faiss_store import VectorSnapshot
+
+MODES = ("bm25", "dense", "hybrid")
+# A leg asks for this many chunks per document it must return: one document's chunks collapse into
+# one result, so fetching chunks 1:1 would leave the document pool short.
+CHUNKS_PER_DOCUMENT = 4
+# The dense leg filters FAISS hits by ACL after searching: it first fetches at least this many
+# vectors, then this many times more until enough visible ones are found.
+DENSE_MIN_FETCH = 200
+DENSE_FETCH_GROWTH = 4
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict results to some sources or kinds; empty means all."""
+
+    sources: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+
+    def sql(self, alias: str = "d") -> tuple[str, list[str]]:
+        parts: list[str] = []
+        params: list[str] = []
+        if self.sources:
+            parts.append(f"{alias}.source IN ({','.join('?' * len(self.sources))})")
+            params.extend(self.sources)
+        if self.kinds:
+            parts.append(f"{alias}.kind IN ({','.join('?' * len(self.kinds))})")
+            params.extend(self.kinds)
+        return (" AND ".join(parts) or "1"), params
+
+
+FUSIONS = ("rrf", "zscore", "minmax")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Knobs of the ranker; eval/RESULTS.md records what each gave (`python -m eval.levers`)."""
+
+    depth: int = 100  # documents taken from each leg before fusion (and normalised over)
+    fusion: str = "zscore"  # one of FUSIONS: reciprocal rank, or a convex combination of z- or min-max scores
+    keyword_weight: float = 0.5  # the keyword leg's share of the fusion; the dense leg gets the rest
+    adaptive: bool = False  # scale each leg's share by its confidence on the query (convex fusions)
+    rrf_k: int = 60
+    chunk_sum_weight: float = 0.0  # a document scores its best chunk plus this share of its next two
+    drop_stopwords: bool = True
+    title_weight: float = 2.0
+    heading_weight: float = 1.0
+    body_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r} (one of {', '.join(FUSIONS)})")
+        if not 0.0 <= self.keyword_weight <= 1.0:
+            raise ValueError(f"keyword_weight must be within 0..1, got {self.keyword_weight}")
+
+
+@dataclass(frozen=True)
+class ChunkScore:
+    rowid: int
+    doc: int
+    score: float
+
+
+@dataclass
+class SearchHit:
+    """A search result as the API and CLI return it."""
+
+    doc_id: str
+    title: str
+    url: str | None
+    source: str
+    kind: str
+    snippet: str
+    updated_at: str | None
+    score: float
+    chunk_id: str
+    heading: str = ""
+    page: int | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+def best_per_doc(chunks: Sequence[ChunkScore], sum_weight: float = 0.0) -> list[DocResult]:
+    """Document ranking by each document's best chunk (plus `sum_weight` times its next two best);
+    the chunk shown is the best one; ties broken by document id."""
+    by_doc: dict[int, list[ChunkScore]] = {}
+    for c in chunks:
+        by_doc.setdefault(c.doc, []).append(c)
+    results = []
+    for doc, cs in by_doc.items():
+        cs.sort(key=lambda c: (-c.score, c.rowid))
+        score = cs[0].score + sum_weight * sum(c.score for c in cs[1:3]) if sum_weight else cs[0].score
+        results.append(DocResult(doc, score, cs[0].rowid))
+    results.sort(key=lambda r: (-r.score, r.doc))
+    return results
+
+
+class HybridRetriever:
+    """The one retrieval path used by search, answers, experts and evaluation."""
+
+    def __init__(
+        self,
+        store: Store,
+        snapshot: Callable[[], VectorSnapshot | None],
+        embedder: Embedder,
+        settings: RetrievalSettings | None = None,
+    ):
+        self.store = store
+        self.snapshot = snapshot
+        self.embedder = embedder
+        self.settings = settings or RetrievalSettings()
+
+    # --- legs -----------------------------------------------------------------------------------
+
+    def keyword_chunks(
+        self, terms: list[str], principal: Principal, filters: Filters, limit: int
+    ) -> list[ChunkScore]:
+        match = fts_match(terms)
+        if match is None:
+            return []
+        acl, acl_params = visible_sql(principal)
+        flt, flt_params = filters.sql()
+        s = self.settings
+        bm25 = f"bm25(chunks_fts, {s.title_weight}, {s.heading_weight}, {s.body_weight})"
+        sql = (
+            f"SELECT f.rowid, c.doc, -{bm25} "
+            "FROM chunks_fts f JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc "
+            f"WHERE chunks_fts MATCH ? AND {acl} AND {flt} ORDER BY {bm25}, f.rowid LIMIT ?"
+        )
+        rows = self.store.db.execute(sql, [match, *acl_params, *flt_params, limit]).fetchall()
+        return [ChunkScore(r[0], r[1], float(r[2])) for r in rows]
+
+    def dense_chunks(
+        self, vector: np.ndarray, principal: Principal, filters: Filters, limit: int
+    ) -> list[ChunkScore]:
+        snap = self.snapshot()
+        if snap is None or snap.index.ntotal == 0:
+            return []
+        acl, acl_params = visible_sql(principal)
+        flt, flt_params = filters.sql()
+        want = limit
+        fetch = min(snap.index.ntotal, max(limit * CHUNKS_PER_DOCUMENT, DENSE_MIN_FETCH))
+        while True:
+            scores, ids = snap.search(vector, fetch)
+            allowed = self._visible_chunks([int(i) for i in ids], acl, acl_params, flt, flt_params)
+            hits = [
+                ChunkScore(int(i), allowed[int(i)], float(s))
+                for s, i in zip(scores, ids, strict=True)
+                if int(i) in allowed
+            ]
+            if len(hits) >= want or fetch >= snap.index.ntotal:
+                return hits[:want]
+            fetch = min(snap.index.ntotal, fetch * DENSE_FETCH_GROWTH)
+
+    def _visible_chunks(
+        self, rowids: list[int], acl: str, acl_params: list[str], flt: str, flt_params: list[str]
+    ) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for start in range(0, len(rowids), SQLITE_BATCH):
+            batch = rowids[start : start + SQLITE_BATCH]
+            marks = ",".join("?" * len(batch))
+            rows = self.store.db.execute(
+                f"SELECT c.id, c.doc FROM chunks c JOIN documents d ON d.id = c.doc "
+                f"WHERE c.id IN ({marks}) AND {acl} AND {flt}",
+                [*batch, *acl_params, *flt_params],
+            )
+            out.update({r[0]: r[1] for r in rows})
+        return out
+
+    # --- rankings -------------------------------------------------------------------------------
+
+    def rank(
+        self,
+        query: str,
+        principal: Principal,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+        depth: int | None = None,
+    ) -> list[DocResult]:
+        """Documents for `query` that `principal` may see, best first."""
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r} (one of {', '.join(MODES)})")
+        filters = filters or Filters()
+        depth = depth or self.settings.depth
+        # Each leg contributes a fixed-size pool, so normalised scores (and the order of the top
+        # results) do not change with how many results the caller asked for.
+        pool = max(depth, self.settings.depth)
+        keyword: list[DocResult] = []
+        dense: list[DocResult] = []
+        if mode in ("bm25", "hybrid"):
+            keyword = self.keyword_leg(query, principal, filters, pool)
+        if mode in ("dense", "hybrid") and query.strip():
+            dense = self.dense_leg(self.embedder.embed_query(query), principal, filters, pool)
+        if mode == "bm25":
+            return keyword[:depth]
+        if mode == "dense":
+            return dense[:depth]
+        return self.fuse(keyword, dense, pool)[:depth]
+
+    def keyword_leg(self, query: str, principal: Principal, filters: Filters, pool: int) -> list[DocResult]:
+        """The `pool` best documents by BM25 over chunks, each scored by its best chunk."""
+        s = self.settings
+        terms = query_terms(query, s.drop_stopwords)
+        chunks = self.keyword_chunks(terms, principal, filters, pool * CHUNKS_PER_DOCUMENT)
+        return best_per_doc(chunks, s.chunk_sum_weight)[:pool]
+
+    def dense_leg(
+        self, vector: np.ndarray, principal: Principal, filters: Filters, pool: int
+    ) -> list[DocResult]:
+        """The `pool` best documents by inner product with the query vector, each scored by its best chunk."""
+        chunks = self.dense_chunks(vector, principal, filters, pool * CHUNKS_PER_DOCUMENT)
+        return best_per_doc(chunks, self.settings.chunk_sum_weight)[:pool]
+
+    def fuse(self, keyword: list[DocResult], dense: list[DocResult], pool: int) -> list[DocResult]:
+        """The two legs as one ranking, by the configured fusion."""
+        s = self.settings
+        legs = [
+            Leg(keyword, s.keyword_weight, pool, absent_score=0.0),  # FTS5 gives non-matching documents 0
+            Leg(dense, 1.0 - s.keyword_weight, pool),
+        ]
+        if s.fusion == "rrf":
+            return fuse_rrf(legs, s.rrf_k)
+        return fuse_convex(legs, s.fusion, s.adaptive)
+
+    def search(
+        self,
+        query: str,
+        principal: Principal,
+        k: int = 10,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+    ) -> list[SearchHit]:
+        ranked = self.rank(query, principal, mode, filters, depth=max(k, self.settings.depth))[:k]
+        return self.hits(ranked, query)
+
+    def hits(self, ranked: Sequence[DocResult], query: str) -> list[SearchHit]:
+        """Decorate ranked documents with metadata and a highlighted snippet of their best chunk."""
+        if not ranked:
+            return []
+        docs = self.store.documents_by_ids([r.doc for r in ranked])
+        chunks = self._chunk_texts([r.chunk for r in ranked])
+        terms = query_terms(query)
+        out = []
+        for r in ranked:
+            doc: StoredDocument | None = docs.get(r.doc)
+            chunk = chunks.get(r.chunk)
+            if doc is None or chunk is None:  # removed since ranking; never show a stale row
+                continue
+            chunk_id, heading, page, text = chunk
+            out.append(
+                SearchHit(
+                    doc_id=doc.doc_id,
+                    title=doc.title,
+                    url=doc.url,
+                    source=doc.source,
+                    kind=doc.kind,
+                    snippet=make_snippet(text, terms),
+                    updated_at=doc.updated_at,
+                    score=round(r.score, 6),
+                    chunk_id=chunk_id,
+                    heading=heading,
+                    page=page,
+                    tags=doc.tags,
+                )
+            )
+        return out
+
+    def _chunk_texts(self, rowids: list[int]) -> dict[int, tuple[str, str, int | None, str]]:
+        marks = ",".join("?" * len(rowids))
+        rows = self.store.db.execute(
+            f"SELECT id, chunk_id, heading, page, text FROM chunks WHERE id IN ({marks})", rowids
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}

@@ -1,0 +1,139 @@
+"""Reading documents and per-source counts, always through the one permission check (`visible_sql`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from index.acl import Principal, visible_sql
+from index.retrieval.text import overlap_length
+from index.store.documents import DOC_COLUMNS, Store, StoredDocument, _document
+
+MAX_OVERLAP = 400  # the longest chunk overlap `stitch` looks for
+
+
+@dataclass(frozen=True)
+class DocumentChunk:
+    chunk_id: str
+    n: int
+    heading: str
+    page: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Contributor:
+    person_id: str | None
+    name: str | None
+    role: str
+    at: str | None
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A document as its reader sees it: metadata, chunks in order, and the text stitched back together."""
+
+    document: StoredDocument
+    chunks: list[DocumentChunk]
+    contributors: list[Contributor]
+
+    @property
+    def text(self) -> str:
+        return stitch([c.text for c in self.chunks], [c.heading for c in self.chunks])
+
+
+@dataclass(frozen=True)
+class SourceState:
+    source: str
+    documents: int
+    last_run_at: str | None
+    last_success_at: str | None
+    status: str | None
+    failures: int
+    kinds: dict[str, int]
+
+
+def stitch(texts: list[str], headings: list[str]) -> str:
+    """Chunks back into one text: overlaps removed, a blank line where the section changes."""
+    out: list[str] = []
+    for i, text in enumerate(texts):
+        if i and headings[i] == headings[i - 1]:
+            rest = text[overlap_length(texts[i - 1], text, MAX_OVERLAP) :].strip()
+            if rest:
+                out.append(" " + rest)
+            continue
+        if i:
+            out.append("\n\n")
+        if headings[i]:
+            out.append(headings[i].split(" > ")[-1] + "\n\n")
+        out.append(text)
+    return "".join(out).strip()
+
+
+def visible_document(store: Store, principal: Principal, doc_id: str) -> DocumentView | None:
+    """The document if `principal` may see it; None both when it is missing and when it is not visible."""
+    acl, params = visible_sql(principal)
+    row = store.db.execute(
+        f"SELECT {', '.join('d.' + c.strip() for c in DOC_COLUMNS.split(','))} FROM documents d "
+        f"WHERE d.doc_id = ? AND {acl}",
+        [doc_id, *params],
+    ).fetchone()
+    if row is None:
+        return None
+    doc = _document(row)
+    chunks = [
+        DocumentChunk(r[0], r[1], r[2], r[3], r[4])
+        for r in store.db.execute(
+            "SELECT chunk_id, n, heading, page, text FROM chunks WHERE doc = ? ORDER BY n", (doc.id,)
+        )
+    ]
+    contributors = [
+        Contributor(r[0], r[1] or r[2], r[3], r[4])
+        for r in store.db.execute(
+            "SELECT p.person_id, p.name, c.account, c.role, c.at FROM contributions c "
+            "LEFT JOIN accounts a ON a.source = c.source AND a.account = c.account "
+            "LEFT JOIN people p ON p.id = a.person WHERE c.doc = ? ORDER BY c.at DESC, c.id",
+            (doc.id,),
+        )
+    ]
+    return DocumentView(doc, chunks, contributors)
+
+
+def visible_sources(store: Store, principal: Principal, include_empty: bool = False) -> list[SourceState]:
+    """Per source: the documents `principal` may see, and the last sync. Sources with nothing visible
+    are left out unless `include_empty` (admins), so a restricted source's name and size stay hidden."""
+    acl, params = visible_sql(principal)
+    kinds: dict[str, dict[str, int]] = {}
+    for source, kind, count in store.db.execute(
+        f"SELECT d.source, d.kind, COUNT(*) FROM documents d WHERE {acl} GROUP BY d.source, d.kind", params
+    ):
+        kinds.setdefault(source, {})[kind] = int(count)
+    counts = {source: sum(by_kind.values()) for source, by_kind in kinds.items()}
+    states: dict[str, tuple[str | None, str | None, str | None, int]] = {}
+    for name, last_run, last_success, status, report in store.db.execute(
+        "SELECT source, last_run_at, last_success_at, status, report FROM sync_state"
+    ):
+        try:
+            failures = len(json.loads(report or "{}").get("failures") or [])
+        except (ValueError, AttributeError):
+            failures = 0
+        states[name] = (last_run, last_success, status, failures)
+    names = set(counts) | (set(states) if include_empty else set())
+    out = []
+    for name in sorted(names):
+        last_run, last_success, status, failures = states.get(name, (None, None, None, 0))
+        out.append(
+            SourceState(
+                name, counts.get(name, 0), last_run, last_success, status, failures, kinds.get(name, {})
+            )
+        )
+    return out
+
+
+def last_indexed_at(store: Store) -> str | None:
+    """When the index last changed: the latest finished ingest run, else the latest indexed document."""
+    row = store.db.execute("SELECT MAX(finished_at) FROM runs WHERE finished_at IS NOT NULL").fetchone()
+    if row and row[0]:
+        return str(row[0])
+    row = store.db.execute("SELECT MAX(indexed_at) FROM documents").fetchone()
+    return str(row[0]) if row and row[0] else None

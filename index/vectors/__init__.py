@@ -1,0 +1,1 @@
+"""Vectors: the embedder and the FAISS snapshots with their atomic swap."""

@@ -1,0 +1,1 @@
+"""The `whoknows` command: one module per command group, wired in `main.py`."""

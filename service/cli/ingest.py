@@ -1,0 +1,110 @@
+"""`whoknows ingest` and `whoknows status`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from connectors.config import ConfigError
+from connectors.registry import load_sources_config
+from ingest.reindex import ReindexBusyError, reindex_lock
+from ingest.report import RunReport
+from service.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, JsonOption, fail, settings_of
+from service.cli.progress import progress_reporter
+from service.engine import Engine
+from service.ops.status import index_status
+
+
+def run_ingest(
+    ctx: typer.Context,
+    config: Path,
+    source: list[str] | None,
+    full: bool,
+    as_json: bool,
+    kind: str = "ingest",
+) -> RunReport:
+    """Shared by `ingest` and `reindex`: load the config, run the pipeline, print the report."""
+    settings = settings_of(ctx)
+    try:
+        configs = load_sources_config(config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    if source:
+        unknown = sorted(set(source) - {c.name for c in configs})
+        if unknown:
+            raise fail(f"{config}: no source named {', '.join(unknown)}")
+        configs = [c for c in configs if c.name in source]
+    engine = Engine(settings)
+    try:
+        pairs = [(c, engine.connector_for(c)) for c in configs]
+    except ConfigError as exc:
+        raise fail(f"{config}: {exc}") from exc
+    with progress_reporter(enabled=not as_json and sys.stderr.isatty()) as progress:
+        report = engine.pipeline(progress=progress).run(pairs, full=full, kind=kind)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for s in report.sources:
+            typer.echo(
+                f"{s.name}: {s.status}  +{s.documents_added} added, {s.documents_updated} updated, "
+                f"{s.documents_unchanged} unchanged, {s.documents_deleted} deleted, "
+                f"{s.chunks_embedded} chunks embedded, {len(s.failures)} failures"
+                + (f"  ({s.error})" if s.error else "")
+            )
+            for f in s.failures[:20]:
+                typer.echo(f"    ! {f.get('path') or f.get('doc_id')}: {f['error']}")
+            if len(s.failures) > 20:
+                typer.echo(f"    ... and {len(s.failures) - 20} more failures")
+        typer.echo(f"snapshot {report.snapshot} (generation {report.generation}) in {report.duration_s:.1f}s")
+    return report
+
+
+def exit_code(report: RunReport) -> int:
+    return {"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_FAILED)
+
+
+def ingest(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", "-c", help="sources TOML file")],
+    source: Annotated[list[str] | None, typer.Option("--source", help="only this source")] = None,
+    full: Annotated[bool, typer.Option("--full", help="ignore cursors and re-read everything")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Read the configured sources into the index (unchanged documents are skipped)."""
+
+    try:
+        with reindex_lock(settings_of(ctx).home):
+            report = run_ingest(ctx, config, source, full, as_json)
+    except ReindexBusyError as exc:
+        raise fail(str(exc), 5) from exc
+    raise typer.Exit(exit_code(report))
+
+
+def status(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+) -> None:
+    """What the index holds: counts, sources, the live snapshot."""
+
+    info = index_status(settings_of(ctx))
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    typer.echo(f"home: {info['home']}")
+    counts = info["counts"]
+    typer.echo(
+        f"documents {counts['documents']}, chunks {counts['chunks']}, people {counts['people']}, "
+        f"contributions {counts['contributions']}"
+    )
+    snap = info["snapshot"]
+    typer.echo(
+        f"snapshot: {snap['name'] if snap else 'none'}" + (f" ({snap['vectors']} vectors)" if snap else "")
+    )
+    for s in info["sources"]:
+        typer.echo(
+            f"  {s['source']}: {s['documents']} documents, last sync {s['last_success_at']} ({s['status']})"
+        )

@@ -1,0 +1,1 @@
+"""Operations: metrics, background reindex jobs, index status."""

@@ -1,0 +1,36 @@
+"""Index status, shared by `whoknows status`, /sources and /metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from index.store.documents import Store
+from index.vectors.faiss_store import SnapshotError, SnapshotStore
+from service.settings import Settings
+
+
+def index_status(settings: Settings) -> dict[str, Any]:
+    store = Store(settings.home)
+    snapshots = SnapshotStore(settings.home)
+    snap: dict[str, Any] | None = None
+    try:
+        live = snapshots.load_current()
+        if live is not None:
+            m = live.manifest
+            snap = {"name": m.name, "vectors": m.vectors, "model": m.model_name, "created_at": m.created_at}
+    except SnapshotError as exc:
+        snap = {"name": None, "error": str(exc), "vectors": 0}
+    docs = store.source_counts()
+    states = {
+        r[0]: {"last_run_at": r[1], "last_success_at": r[2], "status": r[3]}
+        for r in store.db.execute("SELECT source, last_run_at, last_success_at, status FROM sync_state")
+    }
+    sources = [
+        {
+            "source": name,
+            "documents": docs.get(name, 0),
+            **states.get(name, {"last_run_at": None, "last_success_at": None, "status": None}),
+        }
+        for name in sorted(set(docs) | set(states))
+    ]
+    return {"home": str(settings.home), "counts": store.counts(), "snapshot": snap, "sources": sources}
