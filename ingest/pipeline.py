@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from connectors.base import Connector, ConnectorError, ConnectorFailure, DirectorySource, SourceDocument
 from connectors.config import SourceConfig
+from index.snapshot.build import BuildReport, SnapshotBuilder
+from index.snapshot.store import SnapshotError, SnapshotStore
 from index.store.documents import ChunkRow, Store, meta_hash, utc_now
 from index.store.identity import DirectoryEntry, apply_directory, record_contributions
 from index.vectors.embedder import Embedder
-from index.vectors.faiss_store import SnapshotError, SnapshotStore
 from ingest.chunking import ChunkingSettings, chunk_document
 from ingest.report import RunReport, SourceReport
 from ingest.vector_cache import VectorCache, embed_with_cache
@@ -30,6 +31,7 @@ class _Changes:
 
     removed: list[int] = field(default_factory=list)
     added: list[int] = field(default_factory=list)
+    metadata: bool = False  # a document's ACL, source or kind changed: the snapshot's partitions must follow
 
 
 @dataclass
@@ -43,6 +45,7 @@ class IngestPipeline:
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     batch_documents: int = 64
     progress: Progress | None = None
+    last_build: BuildReport | None = None  # how the last published snapshot was built
 
     def run(
         self, sources: Sequence[tuple[SourceConfig, Connector]], full: bool = False, kind: str = "ingest"
@@ -68,7 +71,7 @@ class IngestPipeline:
                 report.sources.append(rep)
                 if ok:
                     cursors[config.name] = connector.cursor
-            if changes.added or changes.removed:
+            if changes.added or changes.removed or changes.metadata:
                 self.store.bump_generation()
             report.snapshot = self._publish(generation_before, changes)
         except (OSError, SnapshotError, sqlite3.Error) as exc:
@@ -133,6 +136,7 @@ class IngestPipeline:
         if ok:
             changes.removed.extend(mine.removed)
             changes.added.extend(mine.added)
+            changes.metadata = changes.metadata or mine.metadata
             if rep.failures and rep.status == "ok":
                 rep.status = "partial"
         else:
@@ -160,6 +164,7 @@ class IngestPipeline:
             if previous is not None and previous[1] == content:
                 if previous[2] != meta_hash(item):
                     self._update_metadata(item, content, rep)
+                    changes.metadata = True
                 else:
                     rep.documents_unchanged += 1
                 continue
@@ -212,7 +217,7 @@ class IngestPipeline:
             db.execute("SAVEPOINT doc")
             try:
                 internal = self.store.upsert_document(db, doc, doc.content_hash())
-                removed, added = self.store.replace_chunks(db, internal, doc.title, rows)
+                removed, added = self.store.replace_chunks(db, internal, rows)
                 record_contributions(db, internal, doc)
             except Exception as exc:
                 db.execute("ROLLBACK TO doc")
@@ -262,29 +267,21 @@ class IngestPipeline:
         """Publish a snapshot matching the store: incremental from the live one when it is in step."""
         generation = self.store.generation()
         try:
-            live = self.snapshots.load_current(self.embedder.model_name, self.embedder.dim)
+            live = self.snapshots.load_current(self.embedder)
         except SnapshotError as exc:
-            log.warning("rebuilding vectors from the store: %s", exc)
+            log.warning("rebuilding the snapshot from the store: %s", exc)
             live = None
-        if live is not None and live.manifest.generation == generation and not changes.added:
+        if live is not None and live.manifest.generation == generation:
             return live.name
+        builder = SnapshotBuilder(self.store, self.snapshots, self.embedder)
         if live is not None and live.manifest.generation == generation_before:
             removed_set = set(changes.removed)
             added = [i for i in changes.added if i not in removed_set]
-            removed = changes.removed
+            name = builder.build(generation, live, changes.removed, added)
         else:
-            live, removed, added = None, [], self.store.all_chunk_rowids()
-        vectors = self.store.vectors(added, self.embedder.dim)
-        name = self.snapshots.build(
-            model_name=self.embedder.model_name,
-            dim=self.embedder.dim,
-            generation=generation,
-            base=live,
-            remove_ids=removed,
-            add_ids=added,
-            add_vectors=vectors,
-        )
-        self.snapshots.load(name, self.embedder.model_name, self.embedder.dim)  # verify before going live
+            name = builder.build(generation)
+        self.last_build = builder.last
+        self.snapshots.load(name, self.embedder)  # verify before going live
         self.snapshots.publish(name)
         return name
 

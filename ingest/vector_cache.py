@@ -13,9 +13,10 @@ from index.store.documents import SQLITE_BATCH
 from index.vectors.embedder import Embedder
 
 
-def text_key(model_name: str, text: str) -> str:
-    """Cache key of a passage under one model."""
-    return hashlib.sha256(f"{model_name}\x00{text}".encode()).hexdigest()
+def text_key(model_name: str, text: str, backend: str = "torch") -> str:
+    """Cache key of a passage under one model and runtime (torch keys are those of before runtimes)."""
+    space = model_name if backend == "torch" else f"{model_name}\x00{backend}"
+    return hashlib.sha256(f"{space}\x00{text}".encode()).hexdigest()
 
 
 class VectorCache:
@@ -65,7 +66,7 @@ def embed_with_cache(
     on_embedded: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors for `texts`, embedding only those the cache lacks. Returns (vectors, number embedded)."""
-    keys = [text_key(embedder.model_name, t) for t in texts]
+    keys = [text_key(embedder.model_name, t, embedder.backend) for t in texts]
     known = cache.get_many(keys) if cache is not None else {}
     missing = sorted({k: i for i, k in enumerate(keys) if k not in known}.items(), key=lambda kv: kv[1])
     computed: dict[str, np.ndarray] = {}

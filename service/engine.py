@@ -1,4 +1,4 @@
-"""The engine: store, live vector snapshot (hot-swapped), embedder and retriever, built from settings."""
+"""The engine: store, live snapshot (hot-swapped), embedder and retriever, built from settings."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from functools import cached_property
 from connectors.config import SourceConfig, SourceContext
 from connectors.registry import build_connector
 from index.retrieval.hybrid import HybridRetriever, RetrievalSettings
+from index.snapshot.snapshot import Snapshot
+from index.snapshot.store import SnapshotError, SnapshotStore
 from index.store.documents import Store
-from index.vectors.embedder import Embedder, SentenceTransformerEmbedder
-from index.vectors.faiss_store import SnapshotError, SnapshotStore, VectorSnapshot
+from index.vectors.embedder import Embedder
+from index.vectors.factory import make_embedder
 from ingest.pipeline import IngestPipeline, Progress
 from ingest.vector_cache import VectorCache
 from service.settings import Settings
@@ -27,7 +29,7 @@ class Engine:
         self.store = Store(settings.home)
         self.snapshots = SnapshotStore(settings.home)
         self._embedder = embedder
-        self._snapshot: VectorSnapshot | None = None
+        self._snapshot: Snapshot | None = None
         self._marker: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._loading = False
@@ -35,8 +37,9 @@ class Engine:
     @cached_property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(
-                batch_size=self.settings.embed_batch_size, threads=self.settings.embed_threads
+            s = self.settings
+            self._embedder = make_embedder(
+                s.embed_backend, s.model_dir, batch_size=s.embed_batch_size, threads=s.embed_threads
             )
         return self._embedder
 
@@ -44,7 +47,7 @@ class Engine:
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(self.store, self.snapshot, self.embedder, RetrievalSettings())
 
-    def snapshot(self) -> VectorSnapshot | None:
+    def snapshot(self) -> Snapshot | None:
         """The live snapshot. A newly published one is loaded in the background while the old serves."""
         marker = self.snapshots.current_marker()
         if marker == self._marker:
@@ -60,13 +63,13 @@ class Engine:
         return self._snapshot
 
     @property
-    def loaded_snapshot(self) -> VectorSnapshot | None:
+    def loaded_snapshot(self) -> Snapshot | None:
         """The snapshot serving now, without looking for a newer one (for /ready and /metrics)."""
         return self._snapshot
 
     def _load(self, marker: tuple[int, int] | None) -> None:
         try:
-            snap = self.snapshots.load_current(self.embedder.model_name, self.embedder.dim)
+            snap = self.snapshots.load_current(self.embedder)
         except SnapshotError as exc:
             log.error("keeping the previous index: %s", exc)
             snap = self._snapshot
@@ -76,7 +79,7 @@ class Engine:
         with self._lock:
             self._snapshot, self._marker, self._loading = snap, marker, False
         if snap is not None:
-            log.info("serving snapshot %s (%d vectors)", snap.name, snap.index.ntotal)
+            log.info("serving snapshot %s (%d chunks)", snap.name, snap.live_chunks)
 
     def pipeline(self, progress: Progress | None = None) -> IngestPipeline:
         cache = VectorCache(self.settings.cache_path, self.embedder.dim)

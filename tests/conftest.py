@@ -27,7 +27,18 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The real all-MiniLM-L6-v2 from its package, loaded once per test session."""
+    """The real all-MiniLM-L6-v2 from its package on the default runtime (ONNX int8), loaded once per
+    test session. The ONNX export lives in the default model folder, shared with every home."""
+    from index.vectors.factory import make_embedder
+    from service.settings import Settings
+
+    settings = Settings()
+    return make_embedder(settings.embed_backend, settings.model_dir)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():
+    """The same model on torch (sentence-transformers), for the tests of that runtime."""
     from index.vectors.embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()

@@ -85,6 +85,7 @@ class CountingEmbedder:
     def __init__(self, inner):  # type: ignore[no-untyped-def]
         self.inner = inner
         self.model_name = inner.model_name
+        self.backend = inner.backend
         self.dim = inner.dim
         self.passages = 0
 

@@ -16,7 +16,7 @@ from eval.retrieval.beir import iter_corpus
 from service.engine import Engine
 from service.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = (REPO / ".." / "shared" / "data").resolve()
 SCIFACT = SHARED / "scifact_beir"
 COPIES = 10

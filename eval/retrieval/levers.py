@@ -24,16 +24,16 @@ from eval.retrieval.run import dataset_engine, dataset_home, ingest_dataset, ran
 from index.acl import Principal
 from index.retrieval.fusion import DocResult
 from index.retrieval.hybrid import Filters, HybridRetriever, RetrievalSettings
+from index.snapshot.store import SnapshotStore
 from index.store.documents import Store
 from index.vectors.embedder import Embedder
-from index.vectors.faiss_store import SnapshotStore
 from ingest.chunking import ChunkingSettings
 from ingest.pipeline import IngestPipeline
 from ingest.vector_cache import VectorCache
 from service.engine import Engine
 from service.settings import load_settings
 
-DATA_ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA_ROOT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 # The ranker as it was before issue 3: equal-weight RRF over best-chunk legs.
 BASELINE = RetrievalSettings(fusion="rrf", adaptive=False)
 
@@ -143,7 +143,7 @@ def lever_table(engine: Engine, root: Path, split: str) -> list[str]:
     ) -> HybridRetriever:
         if store is None or snaps is None:
             return cls(engine.store, engine.snapshot, embedder, settings)
-        return cls(store, lambda: snaps.load_current(embedder.model_name, embedder.dim), embedder, settings)
+        return cls(store, lambda: snaps.load_current(embedder), embedder, settings)
 
     state = BASELINE
     before = score(make(HybridRetriever, state), dataset)
@@ -225,7 +225,7 @@ def reference_check(engine: Engine, root: Path) -> list[str]:
     indexes = {
         "chunks of 1,000 (default)": HybridRetriever(engine.store, engine.snapshot, embedder),
         "chunks of 2,000 (abstracts whole)": HybridRetriever(
-            whole_store, lambda: whole_snaps.load_current(embedder.model_name, embedder.dim), embedder
+            whole_store, lambda: whole_snaps.load_current(embedder), embedder
         ),
     }
     lines = [

@@ -134,7 +134,7 @@ def gather_evidence(
     passages = load_passages(
         retriever.store, ranked, vector, k, settings.max_passages, settings.chunks_per_doc
     )
-    idf = idf_weights(retriever.store, query_terms(question))
+    idf = idf_weights(retriever.snapshot(), retriever.analyzer, principal, query_terms(question))
     candidates = candidate_sentences(passages, idf, settings.max_candidates)
     sentences, vectors = score_sentences(retriever.embedder, vector, candidates, settings.weights)
     selected = select_sentences(

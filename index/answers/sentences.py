@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from index.acl import Principal
 from index.answers.passages import Passage
+from index.keyword.analyzer import Analyzer
+from index.keyword.index import idf
 from index.retrieval.text import light_stem
-from index.store.documents import Store
+from index.snapshot.snapshot import Snapshot
 from index.vectors.embedder import Embedder
 
 # Words after which a period does not end a sentence.
@@ -193,24 +195,20 @@ def stems_of(text: str) -> set[str]:
     return {light_stem(w) for w in _WORD.findall(text.lower())}
 
 
-def idf_weights(store: Store, terms: Sequence[str]) -> dict[str, float]:
-    """BM25-style IDF of each query term over the chunk bodies, from FTS5 document counts.
-
-    A statistic over the whole index, like the bm25() the keyword leg uses; it ranks, never shows.
-    """
-    total = int(store.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+def idf_weights(
+    snapshot: Snapshot | None, analyzer: Analyzer, principal: Principal, terms: Sequence[str]
+) -> dict[str, float]:
+    """BM25's IDF of each query term over the chunks `principal` may see (as the keyword leg counts
+    them): a hidden document never changes how much a word weighs in the caller's answer."""
+    if snapshot is None:
+        return dict.fromkeys(terms, 0.0)
+    view = snapshot.view(principal)
+    stems = {term: analyzer.query_terms([term]) for term in terms}
+    counts = snapshot.keyword.doc_freqs(sorted({t for ts in stems.values() for t in ts}), view.stat_mask)
     out: dict[str, float] = {}
-    for term in terms:
-        quoted = '"' + term.replace('"', '""') + '"'
-        try:
-            df = int(
-                store.db.execute(
-                    "SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f"body : {quoted}",)
-                ).fetchone()[0]
-            )
-        except Exception:  # a term FTS5 cannot parse weighs like a rare one rather than failing the answer
-            df = 0
-        out[term] = math.log(1.0 + (total - df + 0.5) / (df + 0.5))
+    for term, parts in stems.items():
+        # a word the analyzer splits ("e-mail") weighs as its rarest part; one with no part weighs 0
+        out[term] = max((idf(view.stats.chunks, counts[p]) for p in parts), default=0.0)
     return out
 
 

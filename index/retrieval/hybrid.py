@@ -1,46 +1,29 @@
-"""Retrieval: keyword (FTS5 BM25) and dense (FAISS) legs, ACL-filtered, fused per document."""
+"""Retrieval: keyword (BM25 over the snapshot's inverted index) and dense (FAISS) legs, both inside the
+caller's ACL, fused per document."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import faiss
 import numpy as np
 
-from index.acl import Principal, visible_sql
+from index.acl import Principal
+from index.keyword.analyzer import Analyzer
+from index.keyword.index import FieldWeights
 from index.retrieval.fusion import DocResult, Leg, fuse_convex, fuse_rrf
-from index.retrieval.text import fts_match, make_snippet, query_terms
-from index.store.documents import SQLITE_BATCH, Store, StoredDocument
+from index.retrieval.text import make_snippet, query_terms
+from index.snapshot.snapshot import Filters, Snapshot
+from index.store.documents import Store, StoredDocument
 from index.vectors.embedder import Embedder
-from index.vectors.faiss_store import VectorSnapshot
+from index.vectors.faiss_index import RESCORE_FACTOR
+from index.vectors.faiss_index import search as faiss_search
 
 MODES = ("bm25", "dense", "hybrid")
 # A leg asks for this many chunks per document it must return: one document's chunks collapse into
 # one result, so fetching chunks 1:1 would leave the document pool short.
 CHUNKS_PER_DOCUMENT = 4
-# The dense leg filters FAISS hits by ACL after searching: it first fetches at least this many
-# vectors, then this many times more until enough visible ones are found.
-DENSE_MIN_FETCH = 200
-DENSE_FETCH_GROWTH = 4
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrict results to some sources or kinds; empty means all."""
-
-    sources: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-
-    def sql(self, alias: str = "d") -> tuple[str, list[str]]:
-        parts: list[str] = []
-        params: list[str] = []
-        if self.sources:
-            parts.append(f"{alias}.source IN ({','.join('?' * len(self.sources))})")
-            params.extend(self.sources)
-        if self.kinds:
-            parts.append(f"{alias}.kind IN ({','.join('?' * len(self.kinds))})")
-            params.extend(self.kinds)
-        return (" AND ".join(parts) or "1"), params
 
 
 FUSIONS = ("rrf", "zscore", "minmax")
@@ -114,71 +97,63 @@ class HybridRetriever:
     def __init__(
         self,
         store: Store,
-        snapshot: Callable[[], VectorSnapshot | None],
+        snapshot: Callable[[], Snapshot | None],
         embedder: Embedder,
         settings: RetrievalSettings | None = None,
+        analyzer: Analyzer | None = None,
     ):
         self.store = store
         self.snapshot = snapshot
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
+        self.analyzer = analyzer or Analyzer()
 
     # --- legs -----------------------------------------------------------------------------------
 
     def keyword_chunks(
         self, terms: list[str], principal: Principal, filters: Filters, limit: int
     ) -> list[ChunkScore]:
-        match = fts_match(terms)
-        if match is None:
+        """The `limit` best chunks by BM25 over what `principal` may see (statistics included)."""
+        snap = self.snapshot()
+        if snap is None:
             return []
-        acl, acl_params = visible_sql(principal)
-        flt, flt_params = filters.sql()
+        stems = self.analyzer.query_terms(terms)
+        view = snap.view(principal, filters)
+        if view.empty or not stems:
+            return []
         s = self.settings
-        bm25 = f"bm25(chunks_fts, {s.title_weight}, {s.heading_weight}, {s.body_weight})"
-        sql = (
-            f"SELECT f.rowid, c.doc, -{bm25} "
-            "FROM chunks_fts f JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc "
-            f"WHERE chunks_fts MATCH ? AND {acl} AND {flt} ORDER BY {bm25}, f.rowid LIMIT ?"
+        weights = FieldWeights(s.title_weight, s.heading_weight, s.body_weight)
+        slots, scores = snap.keyword.search(
+            stems, view.stat_mask, view.stats, limit, view.candidate_mask, weights
         )
-        rows = self.store.db.execute(sql, [match, *acl_params, *flt_params, limit]).fetchall()
-        return [ChunkScore(r[0], r[1], float(r[2])) for r in rows]
+        return self._chunk_scores(snap, slots, scores)
 
     def dense_chunks(
         self, vector: np.ndarray, principal: Principal, filters: Filters, limit: int
     ) -> list[ChunkScore]:
+        """The `limit` nearest chunks `principal` may see: the ACL is a selector inside the FAISS search."""
         snap = self.snapshot()
-        if snap is None or snap.index.ntotal == 0:
+        if snap is None:
             return []
-        acl, acl_params = visible_sql(principal)
-        flt, flt_params = filters.sql()
-        want = limit
-        fetch = min(snap.index.ntotal, max(limit * CHUNKS_PER_DOCUMENT, DENSE_MIN_FETCH))
-        while True:
-            scores, ids = snap.search(vector, fetch)
-            allowed = self._visible_chunks([int(i) for i in ids], acl, acl_params, flt, flt_params)
-            hits = [
-                ChunkScore(int(i), allowed[int(i)], float(s))
-                for s, i in zip(scores, ids, strict=True)
-                if int(i) in allowed
-            ]
-            if len(hits) >= want or fetch >= snap.index.ntotal:
-                return hits[:want]
-            fetch = min(snap.index.ntotal, fetch * DENSE_FETCH_GROWTH)
+        view = snap.view(principal, filters)
+        if view.empty:
+            return []
+        exact = not isinstance(snap.vectors, faiss.IndexIVF)
+        fetch = limit if exact else limit * RESCORE_FACTOR
+        scores, slots = faiss_search(snap.vectors, vector, fetch, view.selector, snap.manifest.nprobe)
+        if not exact and len(slots):
+            # approximate candidates, exact scores: re-scored with the vectors the store keeps
+            exact_vectors = self.store.vectors(snap.rowids(slots).tolist(), snap.manifest.dim)
+            scores = exact_vectors @ np.asarray(vector, dtype=np.float32)
+            order = np.lexsort((slots, -scores))[:limit]
+            scores, slots = scores[order], slots[order]
+        return self._chunk_scores(snap, slots, scores)
 
-    def _visible_chunks(
-        self, rowids: list[int], acl: str, acl_params: list[str], flt: str, flt_params: list[str]
-    ) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for start in range(0, len(rowids), SQLITE_BATCH):
-            batch = rowids[start : start + SQLITE_BATCH]
-            marks = ",".join("?" * len(batch))
-            rows = self.store.db.execute(
-                f"SELECT c.id, c.doc FROM chunks c JOIN documents d ON d.id = c.doc "
-                f"WHERE c.id IN ({marks}) AND {acl} AND {flt}",
-                [*batch, *acl_params, *flt_params],
-            )
-            out.update({r[0]: r[1] for r in rows})
-        return out
+    @staticmethod
+    def _chunk_scores(snap: Snapshot, slots: np.ndarray, scores: np.ndarray) -> list[ChunkScore]:
+        rowids = snap.rowids(slots)
+        docs = snap.docs_of(slots)
+        return [ChunkScore(int(r), int(d), float(x)) for r, d, x in zip(rowids, docs, scores, strict=True)]
 
     # --- rankings -------------------------------------------------------------------------------
 
@@ -228,7 +203,7 @@ class HybridRetriever:
         """The two legs as one ranking, by the configured fusion."""
         s = self.settings
         legs = [
-            Leg(keyword, s.keyword_weight, pool, absent_score=0.0),  # FTS5 gives non-matching documents 0
+            Leg(keyword, s.keyword_weight, pool, absent_score=0.0),  # BM25 gives non-matching documents 0
             Leg(dense, 1.0 - s.keyword_weight, pool),
         ]
         if s.fusion == "rrf":

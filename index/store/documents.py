@@ -1,4 +1,4 @@
-"""The SQLite store: documents, chunks (text and vectors), ACLs, FTS, people, contributions, sync state."""
+"""The SQLite store of record: documents, chunks (text and vectors), ACLs, people, contributions, sync state."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class StoredDocument:
 
 @dataclass(frozen=True)
 class ChunkRow:
-    """A chunk ready to store: its FTS fields, its vector, and where it sits."""
+    """A chunk ready to store: its text, heading and page, and its vector."""
 
     chunk_id: str
     n: int
@@ -254,7 +254,7 @@ class Store:
         return [r[0] for r in db.execute("SELECT id FROM chunks WHERE doc = ? ORDER BY n", (internal_doc,))]
 
     def replace_chunks(
-        self, db: sqlite3.Connection, internal_doc: int, title: str, chunks: Sequence[ChunkRow]
+        self, db: sqlite3.Connection, internal_doc: int, chunks: Sequence[ChunkRow]
     ) -> tuple[list[int], list[int]]:
         """Swap a document's chunks; returns (removed row ids, added row ids) for the vector snapshot."""
         removed = self.chunk_ids_of(db, internal_doc)
@@ -273,34 +273,17 @@ class Store:
                     c.vector.astype(np.float32).tobytes(),
                 ),
             )
-            rowid = int(cur.lastrowid or 0)
-            db.execute(
-                "INSERT INTO chunks_fts(rowid, title, heading, body) VALUES (?, ?, ?, ?)",
-                (rowid, title, c.heading, c.text),
-            )
-            added.append(rowid)
+            added.append(int(cur.lastrowid or 0))
         return removed, added
-
-    def retitle_chunks(self, db: sqlite3.Connection, internal_doc: int, title: str) -> None:
-        """Keep the FTS title column in step when only metadata changed."""
-        for rowid, heading, text in db.execute(
-            "SELECT id, heading, text FROM chunks WHERE doc = ?", (internal_doc,)
-        ).fetchall():
-            db.execute("DELETE FROM chunks_fts WHERE rowid = ?", (rowid,))
-            db.execute(
-                "INSERT INTO chunks_fts(rowid, title, heading, body) VALUES (?, ?, ?, ?)",
-                (rowid, title, heading, text),
-            )
 
     def _delete_chunk_rows(self, db: sqlite3.Connection, rowids: Sequence[int]) -> None:
         for start in range(0, len(rowids), SQLITE_BATCH):
             batch = list(rowids[start : start + SQLITE_BATCH])
             marks = ",".join("?" * len(batch))
-            db.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", batch)
             db.execute(f"DELETE FROM chunks WHERE id IN ({marks})", batch)
 
     def delete_document(self, db: sqlite3.Connection, doc_id: str) -> list[int]:
-        """Remove a document everywhere (chunks, FTS, ACL, contributions); returns removed chunk row ids."""
+        """Remove a document everywhere (chunks, ACL, contributions); returns removed chunk row ids."""
         row = db.execute("SELECT id FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         if not row:
             return []
@@ -323,6 +306,44 @@ class Store:
 
     def all_chunk_rowids(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY id")]
+
+    # --- what a snapshot is built from ------------------------------------------------------------
+
+    def document_acls(self) -> list[tuple[int, str, str, bool, tuple[str, ...]]]:
+        """Every document as (internal id, source, kind, public, principals), by internal id."""
+        principals: dict[int, list[str]] = {}
+        for doc, principal in self.db.execute("SELECT doc, principal FROM doc_acl ORDER BY doc, principal"):
+            principals.setdefault(int(doc), []).append(str(principal))
+        return [
+            (int(r[0]), str(r[1]), str(r[2]), bool(r[3]), tuple(principals.get(int(r[0]), ())))
+            for r in self.db.execute("SELECT id, source, kind, acl_public FROM documents ORDER BY id")
+        ]
+
+    def chunk_rows(
+        self, rowids: Sequence[int] | None = None, batch: int = 5_000
+    ) -> Iterator[list[tuple[int, int, str, str, str, bytes]]]:
+        """Chunks as (row id, document, title, heading, text, vector blob), by row id, in batches;
+        all of them, or those of `rowids`."""
+        select = (
+            "SELECT c.id, c.doc, d.title, c.heading, c.text, c.vector FROM chunks c "
+            "JOIN documents d ON d.id = c.doc"
+        )
+        if rowids is None:
+            last = -1
+            while True:
+                rows = self.db.execute(
+                    f"{select} WHERE c.id > ? ORDER BY c.id LIMIT ?", (last, batch)
+                ).fetchall()
+                if not rows:
+                    return
+                last = int(rows[-1][0])
+                yield [tuple(r) for r in rows]  # type: ignore[misc]
+        wanted = sorted(set(rowids))
+        for start in range(0, len(wanted), SQLITE_BATCH):
+            part = wanted[start : start + SQLITE_BATCH]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(f"{select} WHERE c.id IN ({marks}) ORDER BY c.id", part).fetchall()
+            yield [tuple(r) for r in rows]  # type: ignore[misc]
 
     # --- counts ---------------------------------------------------------------------------------
 

@@ -118,11 +118,17 @@ MIGRATIONS: list[str] = [
         last_used_at TEXT
     );
     """,
+    # 3: keyword search moved from FTS5 into the snapshot's own inverted index (index/keyword/), whose
+    # BM25 statistics count only what each caller may see; the FTS5 table is no longer written.
+    """
+    DROP TABLE IF EXISTS chunks_fts;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
-# The oldest schema whose chunk row ids a vector snapshot still matches: migrations that leave
-# `chunks` alone (like 2) must not force a rebuild of the vectors.
+# The oldest schema whose chunk row ids a snapshot still matches: migrations that leave `chunks` alone
+# (like 2 and 3) must not force a rebuild. Snapshots made before the keyword index existed are refused
+# by their format (index/snapshot/manifest.py), not by the schema.
 VECTORS_COMPATIBLE_SINCE = 1
 
 

@@ -1,4 +1,4 @@
-"""Embedders: the bundled all-MiniLM-L6-v2 through sentence-transformers, and an on-disk vector cache."""
+"""The embedder contract, the bundled all-MiniLM-L6-v2, and its torch runtime through sentence-transformers."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class Embedder(Protocol):
-    """Turns text into unit-length float32 vectors. `model_name` and `dim` identify the vector space."""
+    """Turns text into unit-length float32 vectors. `model_name`, `backend` (the runtime: its numerics
+    differ slightly) and `dim` identify the vector space."""
 
     model_name: str
+    backend: str
     dim: int
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
@@ -39,6 +41,8 @@ def bundled_model_path() -> Path:
 
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 on the CPU, loaded from its package folder, never from a hub."""
+
+    backend = "torch"
 
     def __init__(self, model_path: Path | None = None, batch_size: int = 16, threads: int | None = None):
         import torch

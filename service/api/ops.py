@@ -31,7 +31,7 @@ def ready(engine: EngineDep) -> Response:
             return JSONResponse({"detail": f"index not loaded: {exc}"}, status_code=503)
     if snap is None:
         return JSONResponse({"detail": "no index loaded; run `whoknows ingest` first"}, status_code=503)
-    return JSONResponse({"status": "ready", "snapshot": snap.name, "vectors": snap.index.ntotal})
+    return JSONResponse({"status": "ready", "snapshot": snap.name, "vectors": snap.live_chunks})
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

@@ -39,7 +39,7 @@ class IndexCollector(Collector):
         yield GaugeMetricFamily(
             "whoknows_index_vectors",
             "vectors in the snapshot being served",
-            value=snap.index.ntotal if snap else 0,
+            value=snap.live_chunks if snap else 0,
         )
         yield GaugeMetricFamily(
             "whoknows_index_loaded", "1 when a vector snapshot is loaded and serving", value=1 if snap else 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from index.snapshot.manifest import Manifest
+from index.snapshot.store import SnapshotStore
 from index.store.documents import Store
-from index.vectors.faiss_store import SnapshotError, SnapshotStore
 from service.settings import Settings
 
 
@@ -14,11 +15,18 @@ def index_status(settings: Settings) -> dict[str, Any]:
     snapshots = SnapshotStore(settings.home)
     snap: dict[str, Any] | None = None
     try:
-        live = snapshots.load_current()
-        if live is not None:
-            m = live.manifest
-            snap = {"name": m.name, "vectors": m.vectors, "model": m.model_name, "created_at": m.created_at}
-    except SnapshotError as exc:
+        current = snapshots.current_name()
+        if current is not None:  # the manifest says what serves; `serve` and `reindex` verify the files
+            m = Manifest.read(snapshots.root / current)
+            snap = {
+                "name": m.name,
+                "vectors": m.live,
+                "model": m.model_name,
+                "backend": m.backend,
+                "index_type": m.index_type,
+                "created_at": m.created_at,
+            }
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         snap = {"name": None, "error": str(exc), "vectors": 0}
     docs = store.source_counts()
     states = {

@@ -456,8 +456,8 @@ def test_archive_through_the_pipeline_and_the_real_model(
 ) -> None:
     from index.acl import Principal
     from index.retrieval.hybrid import HybridRetriever
+    from index.snapshot.store import SnapshotStore
     from index.store.documents import Store
-    from index.vectors.faiss_store import SnapshotStore
     from ingest.pipeline import IngestPipeline
 
     folder = archive_copy(shared_data, tmp_path / "in", {7, 397})
@@ -465,8 +465,6 @@ def test_archive_through_the_pipeline_and_the_real_model(
     config = SourceConfig.model_validate({"name": "db", "type": "discourse", "acl": {"public": True}})
     report = IngestPipeline(store, snapshots, embedder).run([(config, archive_connector(folder))]).sources[0]
     assert (report.documents_added, report.failures, report.status) == (2, [], "ok")
-    retriever = HybridRetriever(
-        store, lambda: snapshots.load_current(embedder.model_name, embedder.dim), embedder
-    )
+    retriever = HybridRetriever(store, lambda: snapshots.load_current(embedder), embedder)
     hits = retriever.search("64-bit arithmetic opcodes for covenants", Principal.anonymous(), k=1)
     assert hits[0].doc_id == "db:397"

@@ -356,8 +356,8 @@ def test_no_posts_file_fails_the_source(tmp_path: Path) -> None:
 def test_through_the_pipeline_and_the_real_model(shared_data: Path, tmp_path: Path, embedder: Any) -> None:
     from index.acl import Principal
     from index.retrieval.hybrid import HybridRetriever
+    from index.snapshot.store import SnapshotStore
     from index.store.documents import Store
-    from index.vectors.faiss_store import SnapshotStore
     from ingest.pipeline import IngestPipeline
 
     store, snapshots = Store(tmp_path), SnapshotStore(tmp_path)
@@ -368,8 +368,6 @@ def test_through_the_pipeline_and_the_real_model(shared_data: Path, tmp_path: Pa
     assert (first.documents_added, first.failures, first.status) == (54, [], "ok")
     again = pipeline.run([(config, source)]).sources[0]
     assert again.chunks_embedded == 0 and again.documents_added == 0
-    retriever = HybridRetriever(
-        store, lambda: snapshots.load_current(embedder.model_name, embedder.dim), embedder
-    )
+    retriever = HybridRetriever(store, lambda: snapshots.load_current(embedder), embedder)
     hits = retriever.search("may I ask my question in Esperanto or Lojban", Principal.anonymous(), k=3)
     assert "se:1" in [h.doc_id for h in hits]

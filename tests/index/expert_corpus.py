@@ -13,10 +13,10 @@ import numpy as np
 
 from connectors.base import Acl, Contribution, DirectoryPerson, PersonRef, Role, Section, SourceDocument
 from index.retrieval.hybrid import HybridRetriever
+from index.snapshot.store import SnapshotStore
 from index.store.documents import Store
 from index.store.identity import apply_directory
 from index.vectors.embedder import Embedder
-from index.vectors.faiss_store import SnapshotStore
 from ingest.pipeline import IngestPipeline
 from ingest.vector_cache import VectorCache
 from tests.helpers import ListConnector, source_config
@@ -28,6 +28,7 @@ class HashEmbedder:
     """Deterministic stand-in for unit tests of ranking arithmetic: hashed bag of words, unit length."""
 
     model_name = "test/hash-bow"
+    backend = "numpy"
     dim = 64
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -107,4 +108,4 @@ def build_store(
     if directory:
         with store.transaction() as db:
             apply_directory(db, directory)
-    return HybridRetriever(store, lambda: snapshots.load_current(embedder.model_name, embedder.dim), embedder)
+    return HybridRetriever(store, lambda: snapshots.load_current(embedder), embedder)

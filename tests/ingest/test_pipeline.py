@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from connectors.base import Acl, ConnectorFailure
 from index.acl import Principal
 from index.retrieval.hybrid import HybridRetriever
+from index.snapshot.store import SnapshotStore
 from index.store.documents import Store
 from index.vectors.embedder import ModelMismatchError
-from index.vectors.faiss_store import SnapshotStore
 from ingest.pipeline import IngestPipeline
 from ingest.vector_cache import VectorCache
 from tests.helpers import CountingEmbedder, ListConnector, make_doc, source_config
@@ -42,7 +43,7 @@ def build(tmp_path: Path, embedder, docs):  # type: ignore[no-untyped-def]
 
 
 def retriever(store: Store, snapshots: SnapshotStore, embedder) -> HybridRetriever:  # type: ignore[no-untyped-def]
-    return HybridRetriever(store, lambda: snapshots.load_current(embedder.model_name, embedder.dim), embedder)
+    return HybridRetriever(store, lambda: snapshots.load_current(embedder), embedder)
 
 
 def test_second_ingest_embeds_nothing_and_edit_reembeds_only_that_document(tmp_path, embedder):
@@ -85,7 +86,7 @@ def test_deleted_document_leaves_every_leg(tmp_path, embedder):
         ids = [h.doc_id for h in r.search("kubernetes node pool upgrade", Principal(), mode=mode, k=10)]
         assert "hb:k8s" not in ids, mode
     snap = snaps.load_current()
-    assert snap is not None and snap.index.ntotal == store.counts()["chunks"]
+    assert snap is not None and snap.live_chunks == store.counts()["chunks"]
 
 
 def test_restricted_document_reaches_only_its_group(tmp_path, embedder):
@@ -176,7 +177,7 @@ def test_index_refuses_another_model(tmp_path, embedder):
     _, _, snaps, pipeline, connector = build(tmp_path, embedder, docs)
     pipeline.run([(source_config("hb"), connector)])
     with pytest.raises(ModelMismatchError, match="built with sentence-transformers/all-MiniLM-L6-v2"):
-        snaps.load_current("other/model", 768)
+        snaps.load_current(SimpleNamespace(model_name="other/model", backend=embedder.backend, dim=768))
 
 
 def test_damaged_snapshot_is_refused_and_previous_serves(tmp_path, embedder):
@@ -186,6 +187,7 @@ def test_damaged_snapshot_is_refused_and_previous_serves(tmp_path, embedder):
     connector.docs = connector.docs[:3]
     second = pipeline.run([(source_config("hb"), connector)]).snapshot
     assert first != second and snaps.current_name() == second
-    (snaps.root / str(second) / "vectors.faiss").write_bytes(b"garbage")
+    # a file of the second snapshot's own (unchanged segments and vectors are shared with the first)
+    (snaps.root / str(second) / "slot_live.npy").write_bytes(b"garbage")
     live = snaps.load_current()
     assert live is not None and live.name == first

@@ -14,8 +14,9 @@ from connectors.base import ConnectorError, ConnectorFailure, SourceDocument
 from connectors.config import ConfigError
 from index.acl import Principal
 from index.retrieval.hybrid import HybridRetriever
+from index.snapshot.build import SnapshotBuilder
+from index.snapshot.store import SnapshotStore
 from index.store.documents import Store
-from index.vectors.faiss_store import SnapshotStore
 from ingest.pipeline import IngestPipeline
 from ingest.reindex import ReindexBusyError, reindex_lock, run_reindex
 from ingest.vector_cache import VectorCache
@@ -56,9 +57,7 @@ def setup(tmp_path, embedder):  # type: ignore[no-untyped-def]
             (source_config("files"), ListConnector("files", other)),
         ]
     )
-    retriever = HybridRetriever(
-        store, lambda: snaps.load_current(embedder.model_name, embedder.dim), embedder
-    )
+    retriever = HybridRetriever(store, lambda: snaps.load_current(embedder), embedder)
     return tmp_path, store, snaps, pipeline, docs, other, retriever
 
 
@@ -92,7 +91,7 @@ def test_write_error_fails_cleanly_and_old_snapshot_serves(setup, monkeypatch):
     def disk_full(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(SnapshotStore, "build", disk_full)
+    monkeypatch.setattr(SnapshotBuilder, "build", disk_full)
     changed = [*docs[:3], make_doc("live", "deploys", "Deploy freeze", "Deploys stop at 14:00 on Fridays.")]
     report = run_reindex(pipeline, home, [(source_config("live"), ListConnector("live", changed))])
     assert report.status == "failed" and "No space left" in (report.error or "")
@@ -105,7 +104,7 @@ def test_write_error_fails_cleanly_and_old_snapshot_serves(setup, monkeypatch):
     assert again.status == "ok" and again.snapshot != live_before
     snap = snaps.load_current()
     assert snap is not None and snap.manifest.generation == store.generation()
-    assert snap.index.ntotal == store.counts()["chunks"]
+    assert snap.live_chunks == store.counts()["chunks"]
 
 
 def test_one_run_at_a_time_and_a_dead_holder_releases(tmp_path):

@@ -14,8 +14,8 @@ import pytest
 
 from index.acl import Principal
 from index.retrieval.hybrid import HybridRetriever
+from index.snapshot.store import SnapshotStore
 from index.store.documents import Store
-from index.vectors.faiss_store import SnapshotStore
 
 pytestmark = pytest.mark.slow
 
@@ -93,9 +93,7 @@ def test_sigkill_mid_run_keeps_old_snapshot_and_next_run_recovers(tmp_path, embe
     assert snaps.current_name() == old_snapshot
     store = Store(home)
     assert store.counts()["documents"] == 6
-    retriever = HybridRetriever(
-        store, lambda: snaps.load_current(embedder.model_name, embedder.dim), embedder
-    )
+    retriever = HybridRetriever(store, lambda: snaps.load_current(embedder), embedder)
     hits = retriever.search("which port does the VPN use", Principal(), k=1)
     assert hits[0].doc_id == "notes:vpn.md"
     embedded_before_kill = cached_vectors(home) - 6

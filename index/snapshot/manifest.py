@@ -1,0 +1,56 @@
+"""A snapshot's manifest: what built it, what it holds, and the checksums its files are verified against."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST_FILE = "manifest.json"
+# The snapshot layout this code reads and writes (slots, partitions, keyword segments, vectors).
+FORMAT = 2
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What built a snapshot and what it holds; checked before a snapshot is served."""
+
+    name: str
+    format: int
+    model_name: str
+    backend: str  # the embedder's runtime (torch, onnx-int8): queries must use the same one
+    dim: int
+    schema_version: int
+    generation: int
+    vectors: int  # vectors in the FAISS index (live and dead slots)
+    live: int  # live chunks
+    index_type: str
+    nprobe: int
+    segments: tuple[str, ...]
+    sources: tuple[str, ...]
+    kinds: tuple[str, ...]
+    partitions: tuple[tuple[bool, tuple[str, ...]], ...]
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    created_at: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        raw = json.loads((path / MANIFEST_FILE).read_text())
+        raw["segments"] = tuple(raw["segments"])
+        raw["sources"] = tuple(raw["sources"])
+        raw["kinds"] = tuple(raw["kinds"])
+        raw["partitions"] = tuple((bool(p[0]), tuple(p[1])) for p in raw["partitions"])
+        return cls(**raw)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
