@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from index.retrieval.fusion import DocResult
 from index.retrieval.hybrid import Filters, HybridRetriever, RetrievalSettings
 from index.snapshot.store import SnapshotStore
 from index.store.documents import Store
-from index.vectors.embedder import Embedder
+from index.vectors.factory import QueryCache
 from ingest.chunking import ChunkingSettings
 from ingest.pipeline import IngestPipeline
 from ingest.vector_cache import VectorCache
@@ -36,24 +36,6 @@ from service.settings import load_settings
 DATA_ROOT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 # The ranker as it was before issue 3: equal-weight RRF over best-chunk legs.
 BASELINE = RetrievalSettings(fusion="rrf", adaptive=False)
-
-
-class MemoEmbedder:
-    """The engine's embedder with query vectors remembered, so twenty passes over the queries embed once."""
-
-    def __init__(self, inner: Embedder):
-        self.inner = inner
-        self.model_name = inner.model_name
-        self.dim = inner.dim
-        self._queries: dict[str, np.ndarray] = {}
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self.inner.embed_passages(texts)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        if text not in self._queries:
-            self._queries[text] = self.inner.embed_query(text)
-        return self._queries[text]
 
 
 class DensePrfRetriever(HybridRetriever):
@@ -133,7 +115,7 @@ def chunked_engine(engine: Engine, root: Path, chunking: ChunkingSettings) -> tu
 
 def lever_table(engine: Engine, root: Path, split: str) -> list[str]:
     dataset = load_beir(root, split)
-    embedder = MemoEmbedder(engine.embedder)
+    embedder = QueryCache(engine.embedder, size=100_000)  # twenty passes over the queries embed once
 
     def make(
         cls: type[HybridRetriever],
@@ -199,7 +181,7 @@ def robustness_table(settings_home: Path, data_root: Path) -> list[str]:
         engine = dataset_engine(settings, root)
         ingest_dataset(engine, root)
         dataset = load_beir(root, "test")
-        embedder = MemoEmbedder(engine.embedder)
+        embedder = QueryCache(engine.embedder, size=100_000)  # twenty passes over the queries embed once
         base = HybridRetriever(engine.store, engine.snapshot, embedder, RetrievalSettings())
         legs = {m: score(base, dataset, m)["ndcg@10"] for m in ("bm25", "dense")}
         best = max(legs.values())
@@ -220,7 +202,7 @@ def reference_check(engine: Engine, root: Path) -> list[str]:
     """The legs on scifact test with abstracts indexed whole (2,000-character chunks) and as shipped
     (1,000): whole documents are what the reference figures index. Validation only, never tuning."""
     dataset = load_beir(root, "test")
-    embedder = MemoEmbedder(engine.embedder)
+    embedder = QueryCache(engine.embedder, size=100_000)  # twenty passes over the queries embed once
     whole_store, whole_snaps = chunked_engine(engine, root, ChunkingSettings(2000, 200))
     indexes = {
         "chunks of 1,000 (default)": HybridRetriever(engine.store, engine.snapshot, embedder),
