@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from index.acl import Principal
+from service.ops.logs import configure_logging
 from service.settings import Settings, load_settings
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL, EXIT_FAILED = 0, 2, 3, 4
@@ -25,10 +26,9 @@ def main_options(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    ctx.obj = load_settings(home)
+    settings = load_settings(home)
+    configure_logging(settings.log_format, logging.INFO if verbose else logging.WARNING)
+    ctx.obj = settings
 
 
 def settings_of(ctx: typer.Context) -> Settings:
