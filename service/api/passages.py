@@ -7,6 +7,7 @@ document whose access was narrowed between ranking and reading is dropped, never
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -60,18 +61,8 @@ def find_passages(
         if chunk is None:  # removed or narrowed since ranking
             continue
         out.append(
-            Passage(
-                doc_id=hit.doc_id,
-                chunk_id=hit.chunk_id,
-                title=hit.title,
-                url=hit.url,
-                source=hit.source,
-                kind=hit.kind,
-                heading=chunk.heading,
-                page=chunk.page,
-                updated_at=hit.updated_at,
-                score=hit.score,
-                text=chunk.text,
+            Passage.model_validate(
+                {**asdict(hit), "heading": chunk.heading, "page": chunk.page, "text": chunk.text}
             )
         )
     return out

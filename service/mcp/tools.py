@@ -3,6 +3,8 @@ ranking signals, no HTML, text cut to a length a context window holds, and a hin
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from pydantic import BaseModel, Field
 
 from index.answers.grounding import Answer
@@ -123,52 +125,39 @@ class Profile(BaseModel):
     recent_documents: list[EvidenceItem]
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def shaped(model: type[M], source: object, **computed: Any) -> M:
+    """`model` from the attributes of `source` it shares by name, plus the `computed` fields."""
+    fields = {name: getattr(source, name) for name in model.model_fields if hasattr(source, name)}
+    return model.model_validate({**fields, **computed})
+
+
 def search_results(query: str, passages: list[Passage]) -> SearchResults:
     results = [
-        SearchResult(
-            doc_id=p.doc_id,
-            title=p.title,
-            url=p.url,
-            source=p.source,
-            kind=p.kind,
-            updated_at=p.updated_at,
-            section=p.heading,
-            passage=cut(p.text, PASSAGE_CHARS)[0],
-        )
-        for p in passages
+        shaped(SearchResult, p, section=p.heading, passage=cut(p.text, PASSAGE_CHARS)[0]) for p in passages
     ]
     return SearchResults(query=query, results=results)
 
 
 def ask_result(answer: Answer) -> AskResult:
-    return AskResult(
-        question=answer.question,
-        answer=answer.answer,
-        confident=answer.confident,
-        citations=[
-            Cited(n=c.n, title=c.title, url=c.url, doc_id=c.doc_id, quote=c.quote) for c in answer.citations
-        ],
-        colleagues=[
-            Colleague(person_id=e.person_id, name=e.name, team=e.team, why=e.why) for e in answer.experts
-        ],
+    return shaped(
+        AskResult,
+        answer,
+        citations=[shaped(Cited, c) for c in answer.citations],
+        colleagues=[shaped(Colleague, e) for e in answer.experts],
     )
 
 
 def who_knows_result(topic: str, experts: list[Expert]) -> WhoKnows:
     people = [
-        Person(
-            person_id=e.person_id,
+        shaped(
+            Person,
+            e,
             name=e.name or e.person_id,
-            team=e.team,
-            title=e.title,
-            why=e.why,
-            topics=e.topics,
-            last_active=e.last_active,
             mentor_available=e.mentor.available,
-            evidence=[
-                EvidenceItem(title=v.title, url=v.url, doc_id=v.doc_id, role=v.role, date=v.date)
-                for v in e.evidence[:EVIDENCE_PER_EXPERT]
-            ],
+            evidence=[shaped(EvidenceItem, v) for v in e.evidence[:EVIDENCE_PER_EXPERT]],
         )
         for e in experts
     ]
@@ -176,34 +165,16 @@ def who_knows_result(topic: str, experts: list[Expert]) -> WhoKnows:
 
 
 def document_result(view: DocumentView, max_chars: int) -> Document:
-    d = view.document
     text, truncated = cut(view.text, max_chars)
-    return Document(
-        doc_id=d.doc_id,
-        title=d.title,
-        url=d.url,
-        source=d.source,
-        kind=d.kind,
-        updated_at=d.updated_at,
-        contributors=[Contribution(name=c.name, role=c.role, at=c.at) for c in view.contributors],
-        text=text,
-        truncated=truncated,
-    )
+    contributors = [shaped(Contribution, c) for c in view.contributors]
+    return shaped(Document, view.document, contributors=contributors, text=text, truncated=truncated)
 
 
 def profile_result(p: PersonProfile) -> Profile:
-    return Profile(
-        person_id=p.person_id,
-        name=p.name,
-        team=p.team,
-        title=p.title,
-        timezone=p.timezone,
+    return shaped(
+        Profile,
+        p,
         mentor_available=p.mentor.available,
-        last_active=p.last_active,
         topics=[topic for topic, _ in p.topics],
-        ask_me_about=p.ask_me_about,
-        recent_documents=[
-            EvidenceItem(title=a.title, url=a.url, doc_id=a.doc_id, role=a.role, date=a.date)
-            for a in p.documents[:RECENT_DOCUMENTS]
-        ],
+        recent_documents=[shaped(EvidenceItem, a) for a in p.documents[:RECENT_DOCUMENTS]],
     )
