@@ -21,10 +21,11 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 REQUEST_ID_HEADER = "x-request-id"
 
 
-def _auth_of(scope: Scope) -> str:
-    """How the caller was identified (token, proxy, anonymous, none), once auth ran; never who."""
+def _auth_of(scope: Scope) -> str | None:
+    """How the caller was identified (token, proxy, anonymous; none: refused); never who. None for routes
+    that identify nobody (the probes)."""
     caller = (scope.get("state") or {}).get("caller")
-    return str(getattr(caller, "via", "none"))
+    return str(caller.via) if caller is not None else None
 
 
 class RequestMiddleware:

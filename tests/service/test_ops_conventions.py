@@ -6,6 +6,7 @@ collector on loopback)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -30,6 +31,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.api.ops import NO_INDEX
 from service.app import create_app
 from service.engine import Engine
+from service.ops.logs import JsonFormatter, RequestIdFilter
+from service.ops.tracing import TracingUnavailable, tracer_provider_from
 from service.security.tokens import TokenStore
 from tests.service.conftest import Running, free_port, serve, settings_for
 
@@ -286,3 +289,28 @@ def test_traces_go_to_the_otlp_endpoint_when_it_is_set(index_home: Path, embedde
             names |= {s.name for scope in resource_spans.scope_spans for s in scope.spans}
     assert services == {"whoknows-test"}
     assert {"GET /search", "retrieval", "retrieval.keyword", "retrieval.dense", "retrieval.fuse"} <= names
+
+
+def test_tracing_asked_for_without_the_sdk_says_which_extra_to_install(
+    index_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)  # as if the `otel` extra were absent
+    with pytest.raises(TracingUnavailable, match=r"pip install 'whoknows\[otel\]'"):
+        tracer_provider_from(settings_for(index_home, otel_endpoint="http://127.0.0.1:4318"))
+    assert tracer_provider_from(settings_for(index_home)) is None  # unset: no tracing, no SDK needed
+
+
+def test_json_log_lines_carry_errors_and_extras() -> None:
+    formatter = JsonFormatter()
+    try:
+        raise ValueError("the index folder vanished")
+    except ValueError:
+        record = logging.LogRecord(
+            "whoknows.x", logging.ERROR, __file__, 1, "failed %s", ("once",), sys.exc_info()
+        )
+    record.route = "/search"
+    RequestIdFilter().filter(record)
+    line = json.loads(formatter.format(record))
+    assert line["message"] == "failed once" and line["level"] == "error" and line["route"] == "/search"
+    assert line["request_id"] is None and "ValueError: the index folder vanished" in line["error"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["ts"])
