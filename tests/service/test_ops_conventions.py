@@ -314,3 +314,15 @@ def test_json_log_lines_carry_errors_and_extras() -> None:
     assert line["message"] == "failed once" and line["level"] == "error" and line["route"] == "/search"
     assert line["request_id"] is None and "ValueError: the index folder vanished" in line["error"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["ts"])
+
+
+def test_a_bad_setting_is_an_error_naming_the_variable(index_home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli.main import app
+
+    result = CliRunner().invoke(
+        app, ["--home", str(index_home), "status"], env={"WHOKNOWS_LOG_FORMAT": "xml"}
+    )
+    assert result.exit_code == 2
+    assert "invalid WHOKNOWS_LOG_FORMAT: Input should be 'text' or 'json'" in result.output
