@@ -7,7 +7,8 @@ when the caller has the experts scope; anything else is answered as /ask answers
 the configured language model, and an unanswerable question says so and names colleagues. The text
 carries numbered sources ([n], then a `Sources:` list); the same content, structured, is in the extra
 field `whoknows` (chat_reply.WhoKnowsExtra): on the completion, and on a stream's first chunk (the
-sources) and last chunk (everything). The caller's identity is the API's: `Authorization: Bearer
+sources) and last chunk (everything). Chunks sent cannot be taken back: when a language model fails
+mid-stream, the stream goes on with a note and the extractive answer. The caller's identity is the API's: `Authorization: Bearer
 <WhoKnows token>` (an OpenAI client's api_key), or a trusted proxy's headers, or anonymous. Errors have
 OpenAI's shape, `{"error": {"message", "type", "code"}}`.
 """
