@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WK := $(VENV)/bin/whoknows
 STAMP := $(VENV)/.installed
+# dev tools, and the optional integrations and tracing, so `make test` exercises them all
+EXTRAS := dev,llamaindex,haystack,otel
 SYSSTAMP := $(VENV)/.system-packages
 DEMO_HOME ?= .whoknows
 APT_PACKAGES := chromium chromium-driver mediawiki php-cli php-sqlite3 php-xml php-mbstring php-intl wrk faketime
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
 # Chromium drives the browser tests, MediaWiki and PHP serve the live wiki connector test.

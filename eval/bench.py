@@ -19,15 +19,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eval.load import scale
 from eval.load import scenarios as load_scenarios
+from eval.load.indexes import build_synthetic
+from eval.retrieval import engines
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared" / "data").resolve()
 
 
-def run_whoknows(home: Path, *args: str) -> tuple[dict[str, Any], float, int]:
+def run_whoknows(home: Path, *args: str, backend: str | None = None) -> tuple[dict[str, Any], float, int]:
     """Run one command; returns its JSON report, wall seconds, and the child's peak RSS in MB."""
     env = {**os.environ, "WHOKNOWS_HOME": str(home)}
+    if backend is not None:
+        env["WHOKNOWS_EMBED_BACKEND"] = backend
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     proc = subprocess.run(
@@ -82,22 +87,26 @@ def sources_file(path: Path, entries: list[tuple[str, Path]]) -> Path:
 
 
 def bench_throughput(scratch: Path) -> None:
-    """Issue 2: chunks per second and peak memory on real PDFs plus the Confluence export."""
+    """Chunks per second and peak memory on real PDFs plus the Confluence export, for both embedding
+    runtimes in the same run (fresh homes: no cache helps either)."""
     config = sources_file(
         scratch / "throughput.toml",
         [("pdfs", SHARED / "pdfs_real"), ("confluence", SHARED / "confluence_html_export_varlab")],
     )
-    report, wall, peak = run_whoknows(scratch / "home-throughput", "ingest", "--config", str(config))
-    t = totals(report)
-    pipeline_s = report["duration_s"]
     print("## Ingest throughput: pdfs_real + confluence_html_export_varlab (files connector)")
-    print(
-        f"documents {t['documents_added']}, chunks embedded {t['chunks_embedded']}, failures {t['failures']}"
-    )
-    print(
-        f"pipeline {pipeline_s:.1f} s ({t['chunks_embedded'] / pipeline_s:.1f} chunks/s), "
-        f"command wall {wall:.1f} s, peak RSS {peak} MB"
-    )
+    rates: dict[str, float] = {}
+    for backend in ("torch", "onnx-int8"):
+        home = scratch / f"home-throughput-{backend}"
+        report, wall, peak = run_whoknows(home, "ingest", "--config", str(config), backend=backend)
+        t = totals(report)
+        pipeline_s = report["duration_s"]
+        rates[backend] = t["chunks_embedded"] / pipeline_s
+        print(
+            f"{backend:>9}: documents {t['documents_added']}, chunks embedded {t['chunks_embedded']}, "
+            f"failures {t['failures']}; pipeline {pipeline_s:.1f} s ({rates[backend]:.1f} chunks/s), "
+            f"command wall {wall:.1f} s, peak RSS {peak} MB"
+        )
+    print(f"onnx-int8 / torch: {rates['onnx-int8'] / rates['torch']:.2f}x (same run, same machine)")
 
 
 def bench_reindex(scratch: Path, changed_share: float = 0.01) -> None:
@@ -143,7 +152,7 @@ def bench_reindex(scratch: Path, changed_share: float = 0.01) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["throughput", "reindex", "load"], default=None)
+    parser.add_argument("--only", choices=["throughput", "reindex", "engines", "scale", "load"], default=None)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="whoknows-bench-"))
@@ -154,6 +163,13 @@ def main() -> None:
             bench_reindex(scratch)
         if args.only in (None, "load"):
             load_scenarios.main([])
+        if args.only in (None, "engines"):
+            print("\n## Keyword engines (python -m eval.retrieval.engines)", flush=True)
+            load_home = build_synthetic(load_scenarios.DEFAULT_WORK)
+            engines.main(["--load-home", str(load_home)])
+        if args.only in (None, "scale"):
+            print("\n## A million chunks (python -m eval.load.scale)", flush=True)
+            scale.main([])
     finally:
         if args.keep:
             print(f"scratch kept at {scratch}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 
 from index.acl import Principal
+from service.asker import Asker, build_asker
 from service.engine import Engine
 from service.security.auth import principal_from_request
 from service.settings import Settings
@@ -26,9 +27,23 @@ def settings_of(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+def asker_of_app(app: FastAPI) -> Asker:
+    """One Asker per app, built on first use (the model client and expert finder are reused); /ask, the
+    chat API and the MCP tools share it."""
+    asker: Asker | None = getattr(app.state, "asker", None)
+    if asker is None:
+        asker = app.state.asker = build_asker(app.state.engine, app.state.settings)
+    return asker
+
+
+def asker_of(request: Request) -> Asker:
+    return asker_of_app(request.app)
+
+
 EngineDep = Annotated[Engine, Depends(engine_of)]
 SettingsDep = Annotated[Settings, Depends(settings_of)]
 PrincipalDep = Annotated[Principal, Depends(principal_from_request)]
+AskerDep = Annotated[Asker, Depends(asker_of)]
 
 
 def checked_query(settings: Settings, name: str, text: str) -> str:

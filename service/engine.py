@@ -6,6 +6,8 @@ import logging
 import threading
 from functools import cached_property
 
+from opentelemetry.trace import Tracer, TracerProvider
+
 from connectors.config import SourceConfig, SourceContext
 from connectors.registry import build_connector
 from index.retrieval.hybrid import HybridRetriever, RetrievalSettings
@@ -16,6 +18,7 @@ from index.vectors.embedder import Embedder
 from index.vectors.factory import make_embedder
 from ingest.pipeline import IngestPipeline, Progress
 from ingest.vector_cache import VectorCache
+from service.ops.tracing import TRACER_NAME, TracedRetriever, tracer_provider_from
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,8 +27,19 @@ log = logging.getLogger(__name__)
 class Engine:
     """Everything a request or a command needs, opened once per process and shared by threads."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ):
+        """`tracer_provider` traces requests and retrieval; without one, OTEL_EXPORTER_OTLP_ENDPOINT
+        (settings.otel_endpoint) decides (service/ops/tracing.py)."""
         self.settings = settings
+        self.tracer_provider = tracer_provider or tracer_provider_from(settings)
+        self.tracer: Tracer | None = (
+            self.tracer_provider.get_tracer(TRACER_NAME) if self.tracer_provider is not None else None
+        )
         self.store = Store(settings.home)
         self.snapshots = SnapshotStore(settings.home)
         self._embedder = embedder
@@ -45,6 +59,8 @@ class Engine:
 
     @cached_property
     def retriever(self) -> HybridRetriever:
+        if self.tracer is not None:
+            return TracedRetriever(self.store, self.snapshot, self.embedder, RetrievalSettings(), self.tracer)
         return HybridRetriever(self.store, self.snapshot, self.embedder, RetrievalSettings())
 
     def snapshot(self) -> Snapshot | None:

@@ -6,14 +6,16 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The process environment every WhoKnows program runs with (set where unset). The model ships in a
 # package and is loaded from disk, never from a hub. torch and faiss each bring an OpenMP runtime whose
 # idle threads spin; with both spinning, a dense query on 2 cores took 20x longer. The libraries read
-# these when they load, so `service/__init__.py` applies them before any of them is imported.
+# these when they load, so `service/__init__.py` applies them before any of them is imported. Haystack
+# (the `haystack` extra) reports usage to its vendor unless told not to, when it is imported.
 OFFLINE_ENVIRONMENT = {
+    "HAYSTACK_TELEMETRY_ENABLED": "False",
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
@@ -30,7 +32,9 @@ def apply_offline_environment() -> None:
 class Settings(BaseSettings):
     """Every knob of a WhoKnows install. `--home` on the command line overrides WHOKNOWS_HOME."""
 
-    model_config = SettingsConfigDict(env_prefix="WHOKNOWS_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="WHOKNOWS_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
 
     home: Path = Path(".whoknows")
     # Identity
@@ -65,6 +69,18 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 30.0
     # Scheduling
     reindex_config: Path | None = None
+    # Operations: `json` writes one JSON object per log line (service/ops/logs.py)
+    log_format: Literal["text", "json"] = "text"
+    # OpenTelemetry traces go to this OTLP/HTTP endpoint when set (the standard variable; the
+    # `otel` extra must be installed); unset, nothing is traced.
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_endpoint")
+    )
+    otel_service_name: str = Field(
+        default="whoknows", validation_alias=AliasChoices("OTEL_SERVICE_NAME", "otel_service_name")
+    )
+    # `whoknows mcp` (stdio): the API token the assistant acts with; unset means anonymous
+    mcp_token: SecretStr | None = None
 
     @property
     def db_path(self) -> Path:

@@ -240,8 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=1_000_000)
     parser.add_argument("--duration", type=int, default=20, help="seconds of wrk load")
     parser.add_argument("--no-server", action="store_true")
+    parser.add_argument("--base-home", type=Path, default=None, help="home holding the scifact eval index")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    settings = Settings(home=args.work / "eval-base")
+    # the scifact eval index of `make eval` (the default home), built here when missing
+    settings = Settings() if args.base_home is None else Settings(home=args.base_home)
     base = base_chunks(settings)
     home = args.work / f"scale-{args.chunks}"
     engine = Engine(Settings(home=home))

@@ -114,7 +114,7 @@ def scenario(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m eval.load_test",
+        prog="python -m eval.load",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

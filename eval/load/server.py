@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+# The snapshot's name is admin-only (/readyz?verbose=1); 127.0.0.1 is a trusted proxy for this server and
+# its default admin group is whoknows-admins.
+ADMIN = {"X-Forwarded-User": "load-test", "X-Forwarded-Groups": "whoknows-admins"}
 
 
 def _free_port() -> int:
@@ -65,7 +68,7 @@ class Server:
                     f"server exited with {self.proc.returncode}:\n{self.log.read().decode()[-3000:]}"
                 )
             try:
-                r = httpx.get(f"{self.url}/ready", timeout=5)
+                r = httpx.get(f"{self.url}/readyz?verbose=1", headers=ADMIN, timeout=5)
                 if r.status_code == 200:
                     return str(r.json()["snapshot"])
             except httpx.HTTPError:
@@ -74,7 +77,7 @@ class Server:
         raise SystemExit("server not ready in time")
 
     def snapshot(self) -> str:
-        return str(httpx.get(f"{self.url}/ready", timeout=30).json()["snapshot"])
+        return str(httpx.get(f"{self.url}/readyz?verbose=1", headers=ADMIN, timeout=30).json()["snapshot"])
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)

@@ -6,13 +6,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from index.answers.grounding import Citation, ExpertRef
-from service.asker import Asker, answer_dict, build_asker
-from service.deps import PrincipalDep, SettingsDep, checked_query
+from service.asker import answer_dict
+from service.deps import AskerDep, PrincipalDep, SettingsDep, checked_query
 from service.settings import Settings
 
 router = APIRouter()
@@ -37,17 +37,6 @@ class AnswerResponse(BaseModel):
     removed_citations: list[int] = Field(description="citation numbers the model invented, removed")
     warnings: list[str]
     took_ms: float
-
-
-def asker_of(request: Request) -> Asker:
-    """One Asker per app, built on first use (the model client and expert finder are reused)."""
-    asker: Asker | None = getattr(request.app.state, "asker", None)
-    if asker is None:
-        asker = request.app.state.asker = build_asker(request.app.state.engine, request.app.state.settings)
-    return asker
-
-
-AskerDep = Annotated[Asker, Depends(asker_of)]
 
 
 def _checked(settings: Settings, body: AskRequest) -> str:

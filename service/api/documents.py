@@ -8,8 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel
 
+from index.acl import Principal
 from index.store.browse import Contributor, SourceState, last_indexed_at, visible_document, visible_sources
 from service.deps import MAX_DOC_ID_CHARS, EngineDep, PrincipalDep, SettingsDep
+from service.engine import Engine
 from service.security.auth import identify
 
 router = APIRouter()
@@ -105,9 +107,17 @@ def list_sources(
 ) -> SourcesResponse:
     """Per source: the documents the caller may see, the last sync, its status and failures count."""
     admin = "admin" in identify(request).scopes
+    return sources_response(engine, principal, admin, settings.stale_after_hours)
+
+
+def sources_response(
+    engine: Engine, principal: Principal, admin: bool, stale_after_hours: float
+) -> SourcesResponse:
+    """The sources `principal` may see (an admin also sees empty ones) and the index's freshness; /sources
+    and the MCP sources resource."""
     states = visible_sources(engine.store, principal, include_empty=admin)
     return SourcesResponse(
         sources=states,
         documents=sum(s.documents for s in states),
-        index=freshness(last_indexed_at(engine.store), settings.stale_after_hours),
+        index=freshness(last_indexed_at(engine.store), stale_after_hours),
     )

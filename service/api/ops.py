@@ -1,37 +1,84 @@
-"""Operations: /health (alive), /ready (an index is loaded), /metrics (Prometheus)."""
+"""Operations: /livez (the process answers), /readyz (a snapshot is loaded), /metrics (Prometheus).
+
+/health and /ready stay as aliases of /livez and /readyz for the probes already configured. The public
+readiness body says ready or not ready and nothing else: a vector count or a snapshot name would tell an
+anonymous visitor how much hidden content there is and when it changes. The details (snapshot, vectors,
+model, why not ready) are at `/readyz?verbose=1` with the admin scope.
+"""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from index.snapshot.snapshot import Snapshot
 from service.api.models import HealthResponse
 from service.deps import EngineDep, SettingsDep
+from service.engine import Engine
 from service.ops.metrics import Metrics
 from service.security.auth import require_scope
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["ops"])
+NO_INDEX = "no index loaded; run `whoknows ingest` first"
+LOAD_FAILED = "the index could not be loaded; the server log says why"
 
 
+@router.get("/livez", response_model=HealthResponse)
 @router.get("/health", response_model=HealthResponse)
-def health() -> HealthResponse:
+def livez() -> HealthResponse:
     """The process is alive and answering."""
     return HealthResponse(status="ok")
 
 
-@router.get("/ready", response_model=HealthResponse, responses={503: {"description": "no index loaded yet"}})
-def ready(engine: EngineDep) -> Response:
-    """200 once a vector snapshot is loaded and serving; 503 before (or when there is no index yet)."""
+def _serving(engine: Engine) -> tuple[Snapshot | None, str | None]:
+    """The loaded snapshot, or None and why not (for the admin's eyes only)."""
     snap = engine.loaded_snapshot
+    if snap is not None:
+        return snap, None
+    try:
+        snap = engine.snapshot()
+    except Exception:  # a broken index is "not ready", never a 500
+        log.exception("readiness check: loading the index failed")
+        return None, LOAD_FAILED
+    return (snap, None) if snap is not None else (None, NO_INDEX)
+
+
+def _details(snap: Snapshot | None, reason: str | None) -> dict[str, Any]:
     if snap is None:
-        try:
-            snap = engine.snapshot()
-        except Exception as exc:  # a broken index is "not ready", never a 500
-            return JSONResponse({"detail": f"index not loaded: {exc}"}, status_code=503)
-    if snap is None:
-        return JSONResponse({"detail": "no index loaded; run `whoknows ingest` first"}, status_code=503)
-    return JSONResponse({"status": "ready", "snapshot": snap.name, "vectors": snap.live_chunks})
+        return {"reason": reason}
+    m = snap.manifest
+    return {
+        "snapshot": m.name,
+        "vectors": snap.live_chunks,
+        "backend": m.backend,
+        "index_type": m.index_type,
+        "model": m.model_name,
+        "dim": m.dim,
+        "created_at": m.created_at,
+    }
+
+
+@router.get(
+    "/readyz",
+    response_model=HealthResponse,
+    responses={503: {"description": "no index loaded yet"}, 401: {}, 403: {}},
+)
+@router.get("/ready", response_model=HealthResponse, responses={503: {"description": "no index loaded yet"}})
+def readyz(request: Request, engine: EngineDep, verbose: bool = False) -> Response:
+    """200 `{"status": "ready"}` once a vector snapshot serves, 503 `{"status": "not ready"}` before.
+    `verbose=1` (admin scope) adds the snapshot's name, size, model and build time, or why not ready."""
+    if verbose:
+        require_scope("admin")(request)
+    snap, reason = _serving(engine)
+    body: dict[str, Any] = {"status": "ready" if snap is not None else "not ready"}
+    if verbose:
+        body.update(_details(snap, reason))
+    return JSONResponse(body, status_code=200 if snap is not None else 503)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from index.acl import Principal
+from service.ops.logs import configure_logging
 from service.settings import Settings, load_settings
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL, EXIT_FAILED = 0, 2, 3, 4
@@ -25,10 +27,19 @@ def main_options(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    ctx.obj = load_settings(home)
+    try:
+        settings = load_settings(home)
+    except ValidationError as exc:
+        raise fail("; ".join(_setting_error(e) for e in exc.errors())) from None
+    configure_logging(settings.log_format, logging.INFO if verbose else logging.WARNING)
+    ctx.obj = settings
+
+
+def _setting_error(error: Any) -> str:
+    """'WHOKNOWS_LOG_FORMAT: Input should be ...': the variable to fix, as the user set it."""
+    name = str(error["loc"][0]) if error["loc"] else "settings"
+    variable = name if name.isupper() else f"WHOKNOWS_{name.upper()}"
+    return f"invalid {variable}: {error['msg']}"
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import ask, experts, ingest, people, reindex, search, serve, tokens
+from service.cli import ask, experts, ingest, mcp, people, reindex, search, serve, tokens
 from service.cli import eval as eval_forward
 from service.cli.common import main_options
 
@@ -22,6 +22,7 @@ app.command()(experts.experts)
 app.command()(experts.person)
 app.command()(ingest.ingest)
 app.command()(ingest.status)
+app.command()(mcp.mcp)
 app.command()(people.people)
 app.command()(reindex.reindex)
 app.command()(search.search)

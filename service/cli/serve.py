@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import anyio.to_thread
 import typer
 import uvicorn
 
@@ -13,6 +12,7 @@ from connectors.config import ConfigError
 from service.app import create_app
 from service.cli.common import fail, settings_of
 from service.ops.jobs import CronSchedule
+from service.ops.logs import enable_access_log
 from service.security.auth import identity_sources
 
 
@@ -55,11 +55,19 @@ def serve(
     application.state.engine.snapshot()  # load the index before the first request
     application.state.engine.embedder  # noqa: B018 - load the model before the first request
 
-    async def _limit_threads() -> None:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = workers_threads
-
-    application.router.on_startup.append(_limit_threads)
+    application.state.request_threads = workers_threads  # applied by the app's lifespan
+    enable_access_log()
     typer.echo(f"WhoKnows serving {settings.home} on http://{host}:{port}")
     # proxy_headers off: the peer address must be the TCP peer, or X-Forwarded-For could pass a
     # client off as the trusted proxy (service/security/auth.py decides what to trust).
-    uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
+    # log_config None: uvicorn's own loggers go through ours (JSON with WHOKNOWS_LOG_FORMAT=json); the
+    # access line is service/ops/requests.py's, which knows the route template and the request id.
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )

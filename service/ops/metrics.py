@@ -1,4 +1,7 @@
-"""Prometheus metrics, one CollectorRegistry per app: requests by route template, index size and age."""
+"""Prometheus metrics, one CollectorRegistry per app: requests by route template, MCP tool calls, index
+size and age. Names follow Prometheus' naming guide: a `whoknows_` prefix, base units in the name
+(`_seconds`), `_total` on counters, and labels of bounded values only (never a user, a query or a path);
+tests/service/test_ops_conventions.py checks every exposed name."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from service.engine import Engine
 
@@ -81,6 +84,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )
+        self.tool_calls = Counter(
+            "whoknows_mcp_tool_calls",
+            "MCP tool calls by tool and outcome (ok, error)",
+            ["tool", "outcome"],
+            registry=self.registry,
+        )
         self.registry.register(IndexCollector(engine))
 
 
@@ -95,32 +104,3 @@ def route_label(scope: Scope) -> str:
     if scope.get("app_root_path") is not None and scope.get("root_path", "").endswith("/static"):
         return "/static"
     return "<unmatched>"
-
-
-class MetricsMiddleware:
-    """Counts and times every HTTP request once the router has named its route."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics):
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = route_label(scope)
-            method = str(scope.get("method", ""))
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)

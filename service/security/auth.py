@@ -100,6 +100,29 @@ def _client_key(settings: Settings, request: Request, peer: str, trusted: bool) 
     return f"ip:{peer}"
 
 
+def token_caller(tokens: TokenStore, presented: str, rate_key: str) -> Caller:
+    """The caller an API token stands for; an error Caller (rate-limited under `rate_key`) when it is
+    unknown or revoked. HTTP requests and `whoknows mcp` over stdio both identify through this."""
+    token = tokens.verify(presented)
+    if token is None:
+        return Caller(
+            Principal.anonymous(),
+            frozenset(),
+            "none",
+            rate_key,
+            error="invalid or revoked token",
+            bad_token=True,
+        )
+    return Caller(Principal.of(token.user, token.groups), token.scopes, "token", f"token:{token.id}")
+
+
+def anonymous_caller(settings: Settings, rate_key: str) -> Caller:
+    """A caller without credentials: public documents only, or refused when anonymous access is off."""
+    if settings.anonymous:
+        return Caller(Principal.anonymous(), ANONYMOUS_SCOPES, "anonymous", rate_key)
+    return Caller(Principal.anonymous(), frozenset(), "none", rate_key, error="authentication required")
+
+
 def identify(request: Request) -> Caller:
     """Resolve (once per request) who is calling. Never raises: failures are recorded on the Caller."""
     cached: Caller | None = getattr(request.state, "caller", None)
@@ -123,30 +146,13 @@ def identify(request: Request) -> Caller:
                 bad_token=True,
             )
         else:
-            token = tokens.verify(credentials)
-            if token is None:
-                caller = Caller(
-                    Principal.anonymous(),
-                    frozenset(),
-                    "none",
-                    f"ip:{peer}",
-                    error="invalid or revoked token",
-                    bad_token=True,
-                )
-            else:
-                caller = Caller(
-                    Principal.of(token.user, token.groups), token.scopes, "token", f"token:{token.id}"
-                )
+            caller = token_caller(tokens, credentials, f"ip:{peer}")
     if caller is None and trusted:
         caller = _proxy_caller(settings, request, peer)
     elif caller is None and request.headers.get(settings.user_header) is not None:
         log.warning("ignoring %s from %s: not a trusted proxy", settings.user_header, peer)
     if caller is None:
-        key = _client_key(settings, request, peer, trusted)
-        if settings.anonymous:
-            caller = Caller(Principal.anonymous(), ANONYMOUS_SCOPES, "anonymous", key)
-        else:
-            caller = Caller(Principal.anonymous(), frozenset(), "none", key, error="authentication required")
+        caller = anonymous_caller(settings, _client_key(settings, request, peer, trusted))
     request.state.caller = caller
     return caller
 

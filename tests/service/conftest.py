@@ -158,7 +158,7 @@ def serve(app: FastAPI) -> Iterator[str]:
     """uvicorn on 127.0.0.1 in a thread; proxy_headers off as in `whoknows serve`."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False, lifespan="off"
+        app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False, lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name=f"uvicorn-{port}")

@@ -12,6 +12,7 @@ import httpx
 
 from service.app import create_app
 from service.engine import Engine
+from service.security.tokens import TokenStore
 from service.settings import Settings
 from tests.helpers import ListConnector, make_doc, source_config
 from tests.service.conftest import build_index, corpus, serve, settings_for
@@ -25,6 +26,7 @@ def test_publishing_snapshots_under_load_fails_no_request(tmp_path: Path, embedd
     settings = settings_for(home)
     app = create_app(settings, engine=Engine(settings, embedder=embedder))
     writer = Engine(Settings(home=home), embedder=embedder)
+    admin = {"Authorization": f"Bearer {TokenStore(writer.store).create('root', [], ['admin'])[1]}"}
     docs = {name: list(items) for name, items in corpus().items()}
     statuses: Counter[int] = Counter()
     errors: list[str] = []
@@ -48,7 +50,7 @@ def test_publishing_snapshots_under_load_fails_no_request(tmp_path: Path, embedd
             t.start()
         try:
             with httpx.Client(base_url=url, timeout=30) as c:
-                names = [c.get("/ready").json()["snapshot"]]
+                names = [c.get("/readyz?verbose=1", headers=admin).json()["snapshot"]]
                 for round_ in range(3):
                     before = sum(statuses.values())
                     while sum(statuses.values()) < before + 30:  # requests in flight on the old snapshot
@@ -71,7 +73,7 @@ def test_publishing_snapshots_under_load_fails_no_request(tmp_path: Path, embedd
                         hits = c.get(
                             "/search", params={"q": f"lighthouse {word} lamp", "mode": "dense"}
                         ).json()
-                        ready = c.get("/ready").json()
+                        ready = c.get("/readyz?verbose=1", headers=admin).json()
                         if ready["snapshot"] == report.snapshot and any(
                             h["doc_id"] == f"handbook:swap-{round_}" for h in hits["hits"]
                         ):
