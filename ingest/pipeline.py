@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 
 from connectors.base import Connector, ConnectorError, ConnectorFailure, DirectorySource, SourceDocument
 from connectors.config import SourceConfig
+from index.state.runs import RunLog
 from index.store.documents import ChunkRow, Store, meta_hash, utc_now
 from index.store.identity import DirectoryEntry, apply_directory, record_contributions
 from index.vectors.embedder import Embedder
 from index.vectors.faiss_store import SnapshotError, SnapshotStore
 from ingest.chunking import ChunkingSettings, chunk_document
+from ingest.executors.base import EmbeddingError, EmbeddingExecutor
+from ingest.executors.local import LocalExecutor
 from ingest.report import RunReport, SourceReport
 from ingest.vector_cache import VectorCache, embed_with_cache
 
@@ -34,15 +37,31 @@ class _Changes:
 
 @dataclass
 class IngestPipeline:
-    """Runs sources into the store and publishes a vector snapshot matching it."""
+    """Runs sources into the store and publishes a vector snapshot matching it.
+
+    `executor` embeds what the cache lacks (by default the embedder, in this process); changed
+    documents are written `batch_documents` at a time, by default as many as the executor asks for.
+    `runs` records each run's report (in the state store) when given.
+    """
 
     store: Store
     snapshots: SnapshotStore
     embedder: Embedder
     cache: VectorCache | None = None
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
-    batch_documents: int = 64
+    batch_documents: int | None = None
     progress: Progress | None = None
+    executor: EmbeddingExecutor | None = None
+    runs: RunLog | None = None
+
+    def __post_init__(self) -> None:
+        if self.executor is None:
+            self.executor = LocalExecutor(self.embedder)
+        if (self.executor.model_name, self.executor.dim) != (self.embedder.model_name, self.embedder.dim):
+            raise ValueError(
+                f"the {self.executor.name} executor embeds with {self.executor.model_name} "
+                f"({self.executor.dim}-d), the index with {self.embedder.model_name} ({self.embedder.dim}-d)"
+            )
 
     def run(
         self, sources: Sequence[tuple[SourceConfig, Connector]], full: bool = False, kind: str = "ingest"
@@ -71,7 +90,7 @@ class IngestPipeline:
             if changes.added or changes.removed:
                 self.store.bump_generation()
             report.snapshot = self._publish(generation_before, changes)
-        except (OSError, SnapshotError, sqlite3.Error) as exc:
+        except (OSError, SnapshotError, sqlite3.Error, EmbeddingError) as exc:
             db.execute("ROLLBACK")
             log.error("run rolled back, the previous index keeps serving: %s", exc)
             report.error = f"nothing published: {exc}"
@@ -91,6 +110,7 @@ class IngestPipeline:
                 rep.status, rep.error = "failed", rep.error or report.error
             self._save_state(rep, cursors.get(rep.name), rep.name in cursors)
         report.generation = self.store.generation()
+        report.executor = self._executor().stats()
         report.finish_status()
         report.duration_s = time.perf_counter() - started
         self._finish_run(run_id, report)
@@ -125,8 +145,8 @@ class IngestPipeline:
         except ConnectorError as exc:
             rep.status, rep.error = "failed", str(exc)
             log.error("source %s failed: %s", config.name, exc)
-        except sqlite3.Error:
-            raise
+        except (sqlite3.Error, EmbeddingError):
+            raise  # the store or the executor failed, not this source: the whole run stops
         except Exception as exc:  # a connector bug must not stop the other sources
             rep.status, rep.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("source %s failed", config.name)
@@ -164,7 +184,7 @@ class IngestPipeline:
                     rep.documents_unchanged += 1
                 continue
             pending.append(item)
-            if len(pending) >= self.batch_documents:
+            if len(pending) >= (self.batch_documents or self._executor().window_documents):
                 self._write_batch(pending, known, rep, changes)
                 pending = []
         if pending:
@@ -197,7 +217,7 @@ class IngestPipeline:
             chunked.append((doc, chunks))
         texts = [c.embed_text() for _, chunks in chunked for c in chunks]
         vectors, embedded = embed_with_cache(
-            self.embedder, self.cache, texts, on_embedded=lambda n: self._tick("chunks_embedded", n)
+            self._executor(), self.cache, texts, on_embedded=lambda n: self._tick("chunks_embedded", n)
         )
         rep.chunks_embedded += embedded
         rep.chunks_reused += len(texts) - embedded
@@ -290,6 +310,10 @@ class IngestPipeline:
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
+    def _executor(self) -> EmbeddingExecutor:
+        assert self.executor is not None  # set in __post_init__
+        return self.executor
+
     def _tick(self, event: str, amount: int) -> None:
         if self.progress is not None:
             self.progress(event, amount)
@@ -317,17 +341,12 @@ class IngestPipeline:
                 (rep.name, now, rep.status, json.dumps(rep.as_dict())),
             )
 
-    def _start_run(self, kind: str) -> int:
-        cur = self.store.db.execute(
-            "INSERT INTO runs(kind, started_at, status) VALUES (?, ?, 'running')", (kind, utc_now())
-        )
-        return int(cur.lastrowid or 0)
+    def _start_run(self, kind: str) -> int | None:
+        return self.runs.start(kind) if self.runs is not None else None
 
-    def _finish_run(self, run_id: int, report: RunReport) -> None:
-        self.store.db.execute(
-            "UPDATE runs SET finished_at = ?, status = ?, report = ? WHERE id = ?",
-            (utc_now(), report.status, json.dumps(report.as_dict()), run_id),
-        )
+    def _finish_run(self, run_id: int | None, report: RunReport) -> None:
+        if self.runs is not None and run_id is not None:
+            self.runs.finish(run_id, report.status, report.as_dict())
 
 
 def _failure_dict(failure: ConnectorFailure) -> dict[str, str]:

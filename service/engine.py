@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from functools import cached_property
 
 from connectors.config import SourceConfig, SourceContext
 from connectors.registry import build_connector
 from index.retrieval.hybrid import HybridRetriever, RetrievalSettings
+from index.state.base import StateStore
+from index.state.runs import RunLog
 from index.store.documents import Store
 from index.vectors.embedder import Embedder, SentenceTransformerEmbedder
 from index.vectors.faiss_store import SnapshotError, SnapshotStore, VectorSnapshot
+from ingest.executors.base import EmbeddingExecutor
+from ingest.executors.local import LocalExecutor
 from ingest.pipeline import IngestPipeline, Progress
 from ingest.vector_cache import VectorCache
-from service.settings import Settings
+from service.settings import OFFLINE_ENVIRONMENT, Settings
+from service.state import open_state
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,11 @@ class Engine:
                 batch_size=self.settings.embed_batch_size, threads=self.settings.embed_threads
             )
         return self._embedder
+
+    @cached_property
+    def state(self) -> StateStore:
+        """Tokens, rate buckets and run reports, shared by every replica (opened on first use)."""
+        return open_state(self.settings)
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -78,9 +89,29 @@ class Engine:
         if snap is not None:
             log.info("serving snapshot %s (%d vectors)", snap.name, snap.index.ntotal)
 
-    def pipeline(self, progress: Progress | None = None) -> IngestPipeline:
+    def pipeline(
+        self, progress: Progress | None = None, executor: EmbeddingExecutor | None = None
+    ) -> IngestPipeline:
+        """The ingest pipeline; `executor` defaults to the one `settings.executor` names."""
         cache = VectorCache(self.settings.cache_path, self.embedder.dim)
-        return IngestPipeline(self.store, self.snapshots, self.embedder, cache, progress=progress)
+        return IngestPipeline(
+            self.store,
+            self.snapshots,
+            self.embedder,
+            cache,
+            progress=progress,
+            executor=executor or self.executor(),
+            runs=RunLog(self.state),
+        )
+
+    def executor(self, name: str | None = None) -> EmbeddingExecutor:
+        """The embedding executor `name` (default `settings.executor`); ValueError for an unknown one,
+        EmbeddingError when it cannot start (Ray missing, its cluster unreachable)."""
+        name = name or self.settings.executor
+        build = EXECUTORS.get(name)
+        if build is None:
+            raise ValueError(f"unknown executor {name!r} (known: {', '.join(EXECUTORS)})")
+        return build(self.settings, self.embedder)
 
     def connector_for(self, config: SourceConfig):  # type: ignore[no-untyped-def]
         context = SourceContext(
@@ -89,3 +120,29 @@ class Engine:
             timeout_s=self.settings.connector_timeout_s,
         )
         return build_connector(config, context)
+
+
+def _local_executor(settings: Settings, embedder: Embedder) -> EmbeddingExecutor:
+    return LocalExecutor(embedder)
+
+
+def _ray_executor(settings: Settings, embedder: Embedder) -> EmbeddingExecutor:
+    from ingest.executors.ray_data import RayDataExecutor
+
+    return RayDataExecutor(
+        embedder.model_name,
+        embedder.dim,
+        address=settings.ray_address,
+        workers=settings.ray_workers,
+        batch_size=settings.ray_batch_size,
+        window_documents=settings.ray_window_documents,
+        embed_batch_size=settings.embed_batch_size,
+        threads=settings.embed_threads,
+        worker_env=OFFLINE_ENVIRONMENT,
+    )
+
+
+EXECUTORS: dict[str, Callable[[Settings, Embedder], EmbeddingExecutor]] = {
+    "local": _local_executor,
+    "ray": _ray_executor,
+}

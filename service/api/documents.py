@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel
 
+from index.state.runs import RunLog
 from index.store.browse import Contributor, SourceState, last_indexed_at, visible_document, visible_sources
 from service.deps import MAX_DOC_ID_CHARS, EngineDep, PrincipalDep, SettingsDep
 from service.security.auth import identify
@@ -109,5 +110,7 @@ def list_sources(
     return SourcesResponse(
         sources=states,
         documents=sum(s.documents for s in states),
-        index=freshness(last_indexed_at(engine.store), settings.stale_after_hours),
+        index=freshness(
+            last_indexed_at(engine.store, RunLog(engine.state).last_finished_at()), settings.stale_after_hours
+        ),
     )

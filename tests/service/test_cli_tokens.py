@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from index.store.documents import Store
+from index.state.sqlite_state import SqliteStateStore
 from service.security.tokens import TokenStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,12 +42,12 @@ def test_create_list_revoke(tmp_path: Path) -> None:
     assert row["user"] == "ana" and row["groups"] == ["hr", "staff"] and row["scopes"] == ["ask", "search"]
     assert secret not in listed.stdout and secret.split("_", 2)[2] not in listed.stdout
 
-    db = sqlite3.connect(tmp_path / "whoknows.db")
+    db = sqlite3.connect(tmp_path / "state.db")
     stored = db.execute("SELECT hash FROM api_tokens").fetchone()[0]
     assert len(stored) == 64 and secret.split("_", 2)[2] not in json.dumps(
         db.execute("SELECT * FROM api_tokens").fetchall()
     )
-    tokens = TokenStore(Store(tmp_path))
+    tokens = TokenStore(SqliteStateStore(tmp_path / "state.db"))
     assert tokens.verify(secret) is not None
 
     revoked = whoknows(tmp_path, "tokens", "revoke", row["id"])

@@ -1,0 +1,153 @@
+"""The Ray executor: passages go through Ray Data `map_batches` on an actor pool, one model per actor.
+
+Each actor loads the model once, when the pool starts, and embeds batch after batch; the driver (the
+pipeline's process) streams the finished batches back with `iter_batches` and hands each one over as
+it lands, so it is in the vector cache before the next arrives. Ray Data retries the batches of an
+actor that dies on a live node; when the job cannot finish (the cluster lost, every worker gone) the
+executor raises EmbeddingError and the pipeline publishes nothing, and the next run embeds only the
+passages the cache still lacks. A pipeline hands over `window_documents` changed documents at a time,
+so the actors (and their model) are started once per window: once per run for most reindexes, once
+every few thousand documents for a full ingest, which bounds the driver's memory.
+
+Every Ray node needs WhoKnows installed (the same version, `pip install 'whoknows[ray]'`): the actors
+import it there, and refuse to start if their model is not the one the index records.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ingest.executors.base import Batch, EmbeddingError
+
+log = logging.getLogger(__name__)
+PROBE_TIMEOUT_S = 3.0
+
+
+class EmbedActor:
+    """One Ray Data actor: loads the bundled model at start, then embeds every batch it is given."""
+
+    def __init__(self, model_name: str, dim: int, batch_size: int, threads: int | None):
+        from index.vectors.embedder import SentenceTransformerEmbedder
+
+        self.embedder = SentenceTransformerEmbedder(batch_size=batch_size, threads=threads)
+        if (self.embedder.model_name, self.embedder.dim) != (model_name, dim):
+            raise RuntimeError(
+                f"this Ray node's model is {self.embedder.model_name} ({self.embedder.dim}-d), the index "
+                f"expects {model_name} ({dim}-d): install the same WhoKnows on every node"
+            )
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        vectors = self.embedder.embed_passages([str(t) for t in batch["text"]])
+        return {
+            "position": np.asarray(batch["position"], dtype=np.int64),
+            "vector": vectors,
+            "worker": np.array([self.worker] * len(vectors)),
+        }
+
+
+def check_address(address: str | None) -> None:
+    """A HOST:PORT address must answer before Ray is asked (Ray itself retries for minutes)."""
+    if address is None or address == "auto":
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise EmbeddingError(f"Ray address {address!r}: expected HOST:PORT of the head node, or 'auto'")
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise EmbeddingError(f"no Ray cluster answers at {address}: {exc}") from exc
+
+
+class RayDataExecutor:
+    """Embeds on the Ray cluster at `address` (None: Ray's default, a local instance if none runs)."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        model_name: str,
+        dim: int,
+        address: str | None = None,
+        workers: int = 2,
+        batch_size: int = 64,
+        window_documents: int = 2048,
+        embed_batch_size: int = 16,
+        threads: int | None = None,
+        worker_env: Mapping[str, str] | None = None,
+    ):
+        try:
+            import ray
+        except ImportError as exc:
+            raise EmbeddingError("the Ray executor needs Ray: pip install 'whoknows[ray]'") from exc
+        check_address(address)
+        self.model_name, self.dim = model_name, dim
+        self.address = address
+        self.workers, self.batch_size, self.window_documents = workers, batch_size, window_documents
+        self._actor_args = {"model_name": model_name, "dim": dim, "batch_size": embed_batch_size}
+        self._actor_args["threads"] = threads
+        self.workers_seen: set[str] = set()
+        self.batches = 0
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            try:
+                ray.init(
+                    address=address,
+                    runtime_env={"env_vars": dict(worker_env or {})},
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    configure_logging=False,
+                )
+            except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+                raise EmbeddingError(
+                    f"could not join the Ray cluster at {address or 'default'}: {exc}"
+                ) from exc
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+    def embed(self, texts: Sequence[str]) -> Iterator[Batch]:
+        if not texts:
+            return
+        import ray
+
+        dataset = ray.data.from_items(
+            [{"position": i, "text": t} for i, t in enumerate(texts)],
+            override_num_blocks=max(1, -(-len(texts) // self.batch_size)),
+        )
+        vectors = dataset.map_batches(
+            EmbedActor,
+            fn_constructor_kwargs=self._actor_args,
+            batch_size=self.batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.workers),
+            num_cpus=1,
+        )
+        try:
+            for batch in vectors.iter_batches(batch_size=None, batch_format="numpy"):
+                self.batches += 1
+                self.workers_seen.update(str(w) for w in batch["worker"])
+                yield [int(p) for p in batch["position"]], np.asarray(batch["vector"], dtype=np.float32)
+        except Exception as exc:  # Ray wraps worker and cluster failures in many exception types
+            raise EmbeddingError(f"the Ray job failed: {_first_line(exc)}") from exc
+
+    def stats(self) -> dict[str, Any]:
+        return {"name": self.name, "batches": self.batches, "workers": sorted(self.workers_seen)}
+
+    def close(self) -> None:
+        if self._owns_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {text.splitlines()[0][:500]}"
