@@ -111,7 +111,7 @@ class Engine:
         build = EXECUTORS.get(name)
         if build is None:
             raise ValueError(f"unknown executor {name!r} (known: {', '.join(EXECUTORS)})")
-        return build(self.settings, self.embedder)
+        return build(self.settings, lambda: self.embedder)
 
     def connector_for(self, config: SourceConfig):  # type: ignore[no-untyped-def]
         context = SourceContext(
@@ -122,16 +122,19 @@ class Engine:
         return build_connector(config, context)
 
 
-def _local_executor(settings: Settings, embedder: Embedder) -> EmbeddingExecutor:
-    return LocalExecutor(embedder)
+# Each factory gets the settings and a way to the engine's embedder (loaded on first use).
+def _local_executor(settings: Settings, embedder: Callable[[], Embedder]) -> EmbeddingExecutor:
+    return LocalExecutor(embedder())
 
 
-def _ray_executor(settings: Settings, embedder: Embedder) -> EmbeddingExecutor:
-    from ingest.executors.ray_data import RayDataExecutor
+def _ray_executor(settings: Settings, embedder: Callable[[], Embedder]) -> EmbeddingExecutor:
+    from ingest.executors.ray_data import RayDataExecutor, check_address
 
+    check_address(settings.ray_address)  # before the model loads: a wrong address fails at once
+    model = embedder()  # the driver's copy says which model and dimension the actors must have
     return RayDataExecutor(
-        embedder.model_name,
-        embedder.dim,
+        model.model_name,
+        model.dim,
         address=settings.ray_address,
         workers=settings.ray_workers,
         batch_size=settings.ray_batch_size,
@@ -142,7 +145,7 @@ def _ray_executor(settings: Settings, embedder: Embedder) -> EmbeddingExecutor:
     )
 
 
-EXECUTORS: dict[str, Callable[[Settings, Embedder], EmbeddingExecutor]] = {
+EXECUTORS: dict[str, Callable[[Settings, Callable[[], Embedder]], EmbeddingExecutor]] = {
     "local": _local_executor,
     "ray": _ray_executor,
 }

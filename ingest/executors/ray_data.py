@@ -30,18 +30,30 @@ PROBE_TIMEOUT_S = 3.0
 
 
 class EmbedActor:
-    """One Ray Data actor: loads the bundled model at start, then embeds every batch it is given."""
+    """One Ray Data actor: loads the bundled model at start, then embeds every batch it is given.
 
-    def __init__(self, model_name: str, dim: int, batch_size: int, threads: int | None):
+    Its settings are class attributes of a subclass made per job (`actor_class`) rather than
+    constructor arguments, which Ray would keep in the object store for restarts and warn about.
+    """
+
+    model_name: str = ""
+    dim: int = 0
+    batch_size: int = 16
+    threads: int | None = None
+
+    def __init__(self) -> None:
+        import ray
+
         from index.vectors.embedder import SentenceTransformerEmbedder
 
-        self.embedder = SentenceTransformerEmbedder(batch_size=batch_size, threads=threads)
-        if (self.embedder.model_name, self.embedder.dim) != (model_name, dim):
+        self.embedder = SentenceTransformerEmbedder(batch_size=self.batch_size, threads=self.threads)
+        if (self.embedder.model_name, self.embedder.dim) != (self.model_name, self.dim):
             raise RuntimeError(
                 f"this Ray node's model is {self.embedder.model_name} ({self.embedder.dim}-d), the index "
-                f"expects {model_name} ({dim}-d): install the same WhoKnows on every node"
+                f"expects {self.model_name} ({self.dim}-d): install the same WhoKnows on every node"
             )
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        node = ray.get_runtime_context().get_node_id()
+        self.worker = f"{socket.gethostname()}/{node[:12]}/{os.getpid()}"
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vectors = self.embedder.embed_passages([str(t) for t in batch["text"]])
@@ -50,6 +62,12 @@ class EmbedActor:
             "vector": vectors,
             "worker": np.array([self.worker] * len(vectors)),
         }
+
+
+def actor_class(model_name: str, dim: int, batch_size: int, threads: int | None) -> type[EmbedActor]:
+    """An EmbedActor with these settings baked in (cloudpickle ships a class made here by value)."""
+    settings = {"model_name": model_name, "dim": dim, "batch_size": batch_size, "threads": threads}
+    return type("EmbedActor", (EmbedActor,), settings)
 
 
 def check_address(address: str | None) -> None:
@@ -90,8 +108,7 @@ class RayDataExecutor:
         self.model_name, self.dim = model_name, dim
         self.address = address
         self.workers, self.batch_size, self.window_documents = workers, batch_size, window_documents
-        self._actor_args = {"model_name": model_name, "dim": dim, "batch_size": embed_batch_size}
-        self._actor_args["threads"] = threads
+        self._actor = actor_class(model_name, dim, embed_batch_size, threads)
         self.workers_seen: set[str] = set()
         self.batches = 0
         self._owns_ray = not ray.is_initialized()
@@ -111,7 +128,7 @@ class RayDataExecutor:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
 
     def embed(self, texts: Sequence[str]) -> Iterator[Batch]:
         if not texts:
@@ -122,13 +139,10 @@ class RayDataExecutor:
             [{"position": i, "text": t} for i, t in enumerate(texts)],
             override_num_blocks=max(1, -(-len(texts) // self.batch_size)),
         )
+        # All `workers` actors start at once; the pool may shrink to one (a lost node) and go on.
+        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=self.workers, initial_size=self.workers)
         vectors = dataset.map_batches(
-            EmbedActor,
-            fn_constructor_kwargs=self._actor_args,
-            batch_size=self.batch_size,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.workers),
-            num_cpus=1,
+            self._actor, batch_size=self.batch_size, batch_format="numpy", compute=pool, num_cpus=1
         )
         try:
             for batch in vectors.iter_batches(batch_size=None, batch_format="numpy"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -64,18 +65,22 @@ def run_ingest(
         pairs = [(c, engine.connector_for(c)) for c in configs]
     except ConfigError as exc:
         raise fail(f"{config}: {exc}") from exc
-    try:
-        engine.state  # noqa: B018 - opened first, so a bad WHOKNOWS_DATABASE_URL fails before any work
-        embedding = engine.executor(executor)
-    except ValueError as exc:
-        raise fail(f"--executor: {exc}") from exc
-    except (EmbeddingError, StateStoreError) as exc:
-        raise fail(str(exc)) from exc
-    try:
-        with progress_reporter(enabled=not as_json and sys.stderr.isatty()) as progress:
-            report = engine.pipeline(progress=progress, executor=embedding).run(pairs, full=full, kind=kind)
-    finally:
-        embedding.close()
+    # With --json, stdout carries the report alone: what libraries print meanwhile (Ray prints its
+    # cluster's task retries there) goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        try:
+            engine.state  # noqa: B018 - opened first, so a bad WHOKNOWS_DATABASE_URL fails before any work
+            embedding = engine.executor(executor)
+        except ValueError as exc:
+            raise fail(f"--executor: {exc}") from exc
+        except (EmbeddingError, StateStoreError) as exc:
+            raise fail(str(exc)) from exc
+        try:
+            with progress_reporter(enabled=not as_json and sys.stderr.isatty()) as progress:
+                pipeline = engine.pipeline(progress=progress, executor=embedding)
+                report = pipeline.run(pairs, full=full, kind=kind)
+        finally:
+            embedding.close()
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
