@@ -27,8 +27,11 @@ from eval.bench import sources_file, write_scifact
 from eval.ray_cluster import LocalRayCluster, local_ray_cluster
 from index.store.documents import Store
 from index.vectors.faiss_store import SnapshotStore, VectorSnapshot
+from ingest.executors.ray_data import RayDataExecutor
 from ingest.pipeline import IngestPipeline
 from ingest.vector_cache import VectorCache
+from service.settings import OFFLINE_ENVIRONMENT
+from tests.ingest.test_executors import check_executor_contract
 
 pytestmark = pytest.mark.slow
 
@@ -140,6 +143,20 @@ def test_ray_reindex_gives_the_local_vectors(ray_cluster: LocalRayCluster, tmp_p
     local_snapshot = SnapshotStore(local).load_current(embedder.model_name, embedder.dim)
     assert local_snapshot is not None
     assert top_chunks(home, snapshot, query) == top_chunks(local, local_snapshot, query)
+
+
+def test_ray_executor_keeps_the_executor_contract(ray_cluster: LocalRayCluster, embedder) -> None:  # type: ignore[no-untyped-def]
+    executor = RayDataExecutor(
+        embedder.model_name,
+        embedder.dim,
+        address=ray_cluster.address,
+        batch_size=2,
+        worker_env=OFFLINE_ENVIRONMENT,
+    )
+    try:
+        check_executor_contract(executor, embedder)
+    finally:
+        executor.close()
 
 
 def test_a_worker_killed_mid_run_loses_no_finished_batch(
