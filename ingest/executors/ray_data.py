@@ -133,11 +133,16 @@ class RayDataExecutor:
     def embed(self, texts: Sequence[str]) -> Iterator[Batch]:
         if not texts:
             return
+        import pyarrow as pa
         import ray
 
-        dataset = ray.data.from_items(
-            [{"position": i, "text": t} for i, t in enumerate(texts)],
-            override_num_blocks=max(1, -(-len(texts) // self.batch_size)),
+        # One input block per batch: a task then embeds exactly one batch and hands it back on its
+        # own (blocks smaller than a batch would be bundled into one task, and come back together).
+        dataset = ray.data.from_arrow(
+            [
+                pa.table({"position": list(range(start, end)), "text": list(texts[start:end])})
+                for start, end in _slices(len(texts), self.batch_size)
+            ]
         )
         # All `workers` actors start at once; the pool may shrink to one (a lost node) and go on.
         pool = ray.data.ActorPoolStrategy(min_size=1, max_size=self.workers, initial_size=self.workers)
@@ -160,6 +165,10 @@ class RayDataExecutor:
             import ray
 
             ray.shutdown()
+
+
+def _slices(n: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
 def _first_line(exc: BaseException) -> str:

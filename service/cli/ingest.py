@@ -72,7 +72,7 @@ def run_ingest(
             engine.state  # noqa: B018 - opened first, so a bad WHOKNOWS_DATABASE_URL fails before any work
             embedding = engine.executor(executor)
         except ValueError as exc:
-            raise fail(f"--executor: {exc}") from exc
+            raise fail(f"--executor (or WHOKNOWS_EXECUTOR): {exc}") from exc
         except (EmbeddingError, StateStoreError) as exc:
             raise fail(str(exc)) from exc
         try:

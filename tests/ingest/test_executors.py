@@ -129,7 +129,7 @@ def whoknows(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_refuses_an_unknown_executor_or_a_ray_address_nothing_answers(tmp_path: Path) -> None:
     r = whoknows(tmp_path, "reindex", "--executor", "spark")
-    assert r.returncode == 2 and "--executor: unknown executor 'spark' (known: local, ray)" in r.stderr
+    assert r.returncode == 2 and "--executor (or WHOKNOWS_EXECUTOR): unknown executor 'spark' (known: local, ray)" in r.stderr
     started = time.monotonic()
     r = whoknows(tmp_path, "reindex", "--executor", "ray", "--ray-address", "127.0.0.1:1")
     assert r.returncode == 2 and "no Ray cluster answers at 127.0.0.1:1" in r.stderr, r.stderr
