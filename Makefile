@@ -6,16 +6,17 @@ PY := $(VENV)/bin/python
 WK := $(VENV)/bin/whoknows
 STAMP := $(VENV)/.installed
 # dev tools, and the optional integrations and tracing, so `make test` exercises them all
-EXTRAS := dev,llamaindex,haystack,otel
+EXTRAS := dev,llamaindex,haystack,otel,ray,postgres
 SYSSTAMP := $(VENV)/.system-packages
 DEMO_HOME ?= .whoknows
-APT_PACKAGES := chromium chromium-driver mediawiki php-cli php-sqlite3 php-xml php-mbstring php-intl wrk faketime
+APT_PACKAGES := chromium chromium-driver mediawiki php-cli php-sqlite3 php-xml php-mbstring php-intl wrk faketime postgresql
 
 .PHONY: install system-packages run demo-ingest test test-fast lint eval bench clean
 
 install: $(STAMP)
 
 # torch goes first and pinned: the CPU wheel lies on disk, an unpinned torch pulls a CUDA build.
+# The ray and postgres extras are optional for users; the tests exercise both, so they come along.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -23,7 +24,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
-# Chromium drives the browser tests, MediaWiki and PHP serve the live wiki connector test.
+# Chromium drives the browser tests, MediaWiki and PHP serve the live wiki connector test, PostgreSQL
+# the shared state store's tests (started by the tests themselves, in a temp folder).
 system-packages: $(SYSSTAMP)
 
 $(SYSSTAMP): | $(STAMP)

@@ -1,4 +1,5 @@
-"""`make bench`: ingest throughput and memory, reindex cost when little changed, and the search load test.
+"""`make bench`: ingest throughput and memory, reindex cost when little changed, embedding on Ray beside
+the local path, and the search load test.
 
 Everything runs through the `whoknows` command in child processes, on public data read in place from
 ../shared/data (scifact abstracts are written out as text files into a scratch folder, never into the
@@ -150,9 +151,48 @@ def bench_reindex(scratch: Path, changed_share: float = 0.01) -> None:
     )
 
 
+def bench_ray(scratch: Path, documents: int = 150) -> None:
+    """Issue 15: embedding throughput through Ray Data on a 2-node local cluster beside the local path.
+
+    Both reindex the same corpus from empty homes in the same run. The cluster's two nodes have one
+    CPU each on the same 2 cores the local path uses alone, so the ratio is Ray's overhead (actor
+    start-up and model load per worker, data transfer, scheduling), not a speed-up; on separate
+    machines each node adds its own cores.
+    """
+    from eval.ray_cluster import local_ray_cluster
+
+    corpus = scratch / "ray-scifact"
+    write_scifact(corpus, limit=documents)
+    config = sources_file(scratch / "ray.toml", [("scifact", corpus)])
+    local, local_wall, _ = run_whoknows(scratch / "home-ray-local", "reindex", "--config", str(config))
+    with local_ray_cluster(workers=1) as cluster:
+        ray, ray_wall, _ = run_whoknows(
+            scratch / "home-ray", "reindex", "--config", str(config), "--executor", "ray",
+            "--ray-address", cluster.address,
+        )  # fmt: skip
+    chunks = totals(local)["chunks_embedded"]
+    assert totals(ray)["chunks_embedded"] == chunks, "the two paths embedded different passages"
+    local_rate, ray_rate = chunks / local["duration_s"], chunks / ray["duration_s"]
+    workers = len({w.split("/")[1] for w in ray["executor"]["workers"]})
+    print(f"\n## Embedding on Ray: scifact, {documents} abstracts as Markdown, {chunks} chunks")
+    print(
+        f"local executor: {local['duration_s']:.1f} s pipeline ({local_rate:.1f} chunks/s), {local_wall:.1f} s wall"
+    )
+    print(
+        f"ray executor, 2 nodes x 1 CPU on loopback ({workers} nodes embedded, {ray['executor']['batches']} "
+        f"batches came back): {ray['duration_s']:.1f} s pipeline ({ray_rate:.1f} chunks/s), {ray_wall:.1f} s wall"
+    )
+    print(
+        f"ray / local throughput: {ray_rate / local_rate:.2f} (same 2 cores: this is Ray's overhead, not a "
+        "speed-up; each real node brings its own cores)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["throughput", "reindex", "engines", "scale", "load"], default=None)
+    parser.add_argument(
+        "--only", choices=["throughput", "reindex", "ray", "load", "engines", "scale"], default=None
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="whoknows-bench-"))
@@ -161,6 +201,8 @@ def main() -> None:
             bench_throughput(scratch)
         if args.only in (None, "reindex"):
             bench_reindex(scratch)
+        if args.only in (None, "ray"):
+            bench_ray(scratch)
         if args.only in (None, "load"):
             load_scenarios.main([])
         if args.only in (None, "engines"):

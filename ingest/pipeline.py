@@ -13,10 +13,13 @@ from connectors.base import Connector, ConnectorError, ConnectorFailure, Directo
 from connectors.config import SourceConfig
 from index.snapshot.build import BuildReport, SnapshotBuilder
 from index.snapshot.store import SnapshotError, SnapshotStore
+from index.state.runs import RunLog
 from index.store.documents import ChunkRow, Store, meta_hash, utc_now
 from index.store.identity import DirectoryEntry, apply_directory, record_contributions
 from index.vectors.embedder import Embedder
 from ingest.chunking import ChunkingSettings, chunk_document
+from ingest.executors.base import EmbeddingError, EmbeddingExecutor
+from ingest.executors.local import LocalExecutor
 from ingest.report import RunReport, SourceReport
 from ingest.vector_cache import VectorCache, embed_with_cache
 
@@ -36,16 +39,34 @@ class _Changes:
 
 @dataclass
 class IngestPipeline:
-    """Runs sources into the store and publishes a vector snapshot matching it."""
+    """Runs sources into the store and publishes a vector snapshot matching it.
+
+    `executor` embeds what the cache lacks (by default the embedder, in this process); changed
+    documents are written `batch_documents` at a time, by default as many as the executor asks for.
+    `runs` records each run's report (in the state store) when given.
+    """
 
     store: Store
     snapshots: SnapshotStore
     embedder: Embedder
     cache: VectorCache | None = None
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
-    batch_documents: int = 64
+    batch_documents: int | None = None
     progress: Progress | None = None
+    executor: EmbeddingExecutor | None = None
+    runs: RunLog | None = None
     last_build: BuildReport | None = None  # how the last published snapshot was built
+
+    def __post_init__(self) -> None:
+        if self.executor is None:
+            self.executor = LocalExecutor(self.embedder)
+        ours = (self.embedder.model_name, self.embedder.backend, self.embedder.dim)
+        theirs = (self.executor.model_name, self.executor.backend, self.executor.dim)
+        if theirs != ours:
+            raise ValueError(
+                f"the {self.executor.name} executor embeds with {theirs[0]} on {theirs[1]} ({theirs[2]}-d), "
+                f"the index with {ours[0]} on {ours[1]} ({ours[2]}-d)"
+            )
 
     def run(
         self, sources: Sequence[tuple[SourceConfig, Connector]], full: bool = False, kind: str = "ingest"
@@ -74,7 +95,7 @@ class IngestPipeline:
             if changes.added or changes.removed or changes.metadata:
                 self.store.bump_generation()
             report.snapshot = self._publish(generation_before, changes)
-        except (OSError, SnapshotError, sqlite3.Error) as exc:
+        except (OSError, SnapshotError, sqlite3.Error, EmbeddingError) as exc:
             db.execute("ROLLBACK")
             log.error("run rolled back, the previous index keeps serving: %s", exc)
             report.error = f"nothing published: {exc}"
@@ -94,6 +115,7 @@ class IngestPipeline:
                 rep.status, rep.error = "failed", rep.error or report.error
             self._save_state(rep, cursors.get(rep.name), rep.name in cursors)
         report.generation = self.store.generation()
+        report.executor = self._executor().stats()
         report.finish_status()
         report.duration_s = time.perf_counter() - started
         self._finish_run(run_id, report)
@@ -128,8 +150,8 @@ class IngestPipeline:
         except ConnectorError as exc:
             rep.status, rep.error = "failed", str(exc)
             log.error("source %s failed: %s", config.name, exc)
-        except sqlite3.Error:
-            raise
+        except (sqlite3.Error, EmbeddingError):
+            raise  # the store or the executor failed, not this source: the whole run stops
         except Exception as exc:  # a connector bug must not stop the other sources
             rep.status, rep.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("source %s failed", config.name)
@@ -169,7 +191,7 @@ class IngestPipeline:
                     rep.documents_unchanged += 1
                 continue
             pending.append(item)
-            if len(pending) >= self.batch_documents:
+            if len(pending) >= (self.batch_documents or self._executor().window_documents):
                 self._write_batch(pending, known, rep, changes)
                 pending = []
         if pending:
@@ -202,7 +224,7 @@ class IngestPipeline:
             chunked.append((doc, chunks))
         texts = [c.embed_text() for _, chunks in chunked for c in chunks]
         vectors, embedded = embed_with_cache(
-            self.embedder, self.cache, texts, on_embedded=lambda n: self._tick("chunks_embedded", n)
+            self._executor(), self.cache, texts, on_embedded=lambda n: self._tick("chunks_embedded", n)
         )
         rep.chunks_embedded += embedded
         rep.chunks_reused += len(texts) - embedded
@@ -287,6 +309,10 @@ class IngestPipeline:
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
+    def _executor(self) -> EmbeddingExecutor:
+        assert self.executor is not None  # set in __post_init__
+        return self.executor
+
     def _tick(self, event: str, amount: int) -> None:
         if self.progress is not None:
             self.progress(event, amount)
@@ -314,17 +340,12 @@ class IngestPipeline:
                 (rep.name, now, rep.status, json.dumps(rep.as_dict())),
             )
 
-    def _start_run(self, kind: str) -> int:
-        cur = self.store.db.execute(
-            "INSERT INTO runs(kind, started_at, status) VALUES (?, ?, 'running')", (kind, utc_now())
-        )
-        return int(cur.lastrowid or 0)
+    def _start_run(self, kind: str) -> int | None:
+        return self.runs.start(kind) if self.runs is not None else None
 
-    def _finish_run(self, run_id: int, report: RunReport) -> None:
-        self.store.db.execute(
-            "UPDATE runs SET finished_at = ?, status = ?, report = ? WHERE id = ?",
-            (utc_now(), report.status, json.dumps(report.as_dict()), run_id),
-        )
+    def _finish_run(self, run_id: int | None, report: RunReport) -> None:
+        if self.runs is not None and run_id is not None:
+            self.runs.finish(run_id, report.status, report.as_dict())
 
 
 def _failure_dict(failure: ConnectorFailure) -> dict[str, str]:

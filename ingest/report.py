@@ -38,6 +38,7 @@ class RunReport:
     status: str = "ok"
     error: str | None = None
     duration_s: float = 0.0
+    executor: dict[str, Any] | None = None  # where embedding ran: name, batches, workers
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class RunReport:
             "status": self.status,
             "error": self.error,
             "duration_s": round(self.duration_s, 3),
+            "executor": self.executor,
         }
 
     def finish_status(self) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from index.store.documents import SQLITE_BATCH
-from index.vectors.embedder import Embedder
+from ingest.executors.base import EmbeddingError, EmbeddingExecutor
 
 
 def text_key(model_name: str, text: str, backend: str = "torch") -> str:
@@ -59,27 +59,37 @@ class VectorCache:
 
 
 def embed_with_cache(
-    embedder: Embedder,
+    executor: EmbeddingExecutor,
     cache: VectorCache | None,
     texts: Sequence[str],
-    batch_size: int = 256,
     on_embedded: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Vectors for `texts`, embedding only those the cache lacks. Returns (vectors, number embedded)."""
-    keys = [text_key(embedder.model_name, t, embedder.backend) for t in texts]
+    """Vectors for `texts`, embedding only those the cache lacks; each batch the executor hands back is
+    cached before the next is awaited. Returns (vectors, number embedded)."""
+    keys = [text_key(executor.model_name, t, executor.backend) for t in texts]
     known = cache.get_many(keys) if cache is not None else {}
-    missing = sorted({k: i for i, k in enumerate(keys) if k not in known}.items(), key=lambda kv: kv[1])
+    first: dict[str, int] = {}  # each distinct passage the cache lacks, at its first position
+    for i, key in enumerate(keys):
+        if key not in known:
+            first.setdefault(key, i)
+    missing = list(first.items())
     computed: dict[str, np.ndarray] = {}
-    for start in range(0, len(missing), batch_size):
-        batch = missing[start : start + batch_size]
-        vectors = embedder.embed_passages([texts[i] for _, i in batch])
-        pairs = [(k, vectors[j]) for j, (k, _) in enumerate(batch)]
+    for positions, vectors in executor.embed([texts[i] for _, i in missing]):
+        if vectors.shape != (len(positions), executor.dim):
+            raise EmbeddingError(
+                f"{executor.name} executor returned vectors of shape {vectors.shape} for {len(positions)} "
+                f"passages; expected {executor.dim} dimensions"
+            )
+        pairs = [(missing[p][0], vectors[j]) for j, p in enumerate(positions)]
         if cache is not None:
             cache.put_many(pairs)
         computed.update(pairs)
         if on_embedded is not None:
-            on_embedded(len(batch))
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+            on_embedded(len(pairs))
+    lost = [k for k, _ in missing if k not in computed]
+    if lost:
+        raise EmbeddingError(f"{executor.name} executor returned no vector for {len(lost)} passages")
+    out = np.zeros((len(texts), executor.dim), dtype=np.float32)
     for i, key in enumerate(keys):
         out[i] = known[key] if key in known else computed[key]
     return out, len(missing)

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from index.state.base import StateStoreError
 from index.vectors.embedder import Embedder
 from service.api.admin import router as admin_router
 from service.api.ask import router as ask_router
@@ -106,8 +107,8 @@ def create_app(settings: Settings, engine: Engine | None = None, embedder: Embed
     )
     app.state.settings = settings
     app.state.engine = engine = engine or Engine(settings, embedder=embedder)
-    app.state.tokens = TokenStore(engine.store)
-    app.state.rate_limiter = make_limiter(settings)
+    app.state.tokens = TokenStore(engine.state)
+    app.state.rate_limiter = make_limiter(settings, engine.state)
     app.state.metrics = metrics = Metrics(engine)
     app.state.reindex = ReindexRunner(engine)
 
@@ -124,6 +125,11 @@ def create_app(settings: Settings, engine: Engine | None = None, embedder: Embed
             fields = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors)
             return openai_error(422, f"invalid request: {fields}")
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(StateStoreError)
+    async def state_unavailable(request: Request, exc: StateStoreError) -> Response:
+        log.error("state store error on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "the state store is unavailable; try again"}, status_code=503)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from functools import cached_property
 
 from opentelemetry.trace import Tracer, TracerProvider
@@ -13,13 +14,18 @@ from connectors.registry import build_connector
 from index.retrieval.hybrid import HybridRetriever, RetrievalSettings
 from index.snapshot.snapshot import Snapshot
 from index.snapshot.store import SnapshotError, SnapshotStore
+from index.state.base import StateStore
+from index.state.runs import RunLog
 from index.store.documents import Store
 from index.vectors.embedder import Embedder
 from index.vectors.factory import make_embedder
+from ingest.executors.base import EmbeddingExecutor
+from ingest.executors.local import LocalExecutor
 from ingest.pipeline import IngestPipeline, Progress
 from ingest.vector_cache import VectorCache
 from service.ops.tracing import TRACER_NAME, TracedRetriever, tracer_provider_from
-from service.settings import Settings
+from service.settings import OFFLINE_ENVIRONMENT, Settings
+from service.state import open_state
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,11 @@ class Engine:
                 s.embed_backend, s.model_dir, batch_size=s.embed_batch_size, threads=s.embed_threads
             )
         return self._embedder
+
+    @cached_property
+    def state(self) -> StateStore:
+        """Tokens, rate buckets and run reports, shared by every replica (opened on first use)."""
+        return open_state(self.settings)
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -97,9 +108,29 @@ class Engine:
         if snap is not None:
             log.info("serving snapshot %s (%d chunks)", snap.name, snap.live_chunks)
 
-    def pipeline(self, progress: Progress | None = None) -> IngestPipeline:
+    def pipeline(
+        self, progress: Progress | None = None, executor: EmbeddingExecutor | None = None
+    ) -> IngestPipeline:
+        """The ingest pipeline; `executor` defaults to the one `settings.executor` names."""
         cache = VectorCache(self.settings.cache_path, self.embedder.dim)
-        return IngestPipeline(self.store, self.snapshots, self.embedder, cache, progress=progress)
+        return IngestPipeline(
+            self.store,
+            self.snapshots,
+            self.embedder,
+            cache,
+            progress=progress,
+            executor=executor or self.executor(),
+            runs=RunLog(self.state),
+        )
+
+    def executor(self, name: str | None = None) -> EmbeddingExecutor:
+        """The embedding executor `name` (default `settings.executor`); ValueError for an unknown one,
+        EmbeddingError when it cannot start (Ray missing, its cluster unreachable)."""
+        name = name or self.settings.executor
+        build = EXECUTORS.get(name)
+        if build is None:
+            raise ValueError(f"unknown executor {name!r} (known: {', '.join(EXECUTORS)})")
+        return build(self.settings, lambda: self.embedder)
 
     def connector_for(self, config: SourceConfig):  # type: ignore[no-untyped-def]
         context = SourceContext(
@@ -108,3 +139,34 @@ class Engine:
             timeout_s=self.settings.connector_timeout_s,
         )
         return build_connector(config, context)
+
+
+# Each factory gets the settings and a way to the engine's embedder (loaded on first use).
+def _local_executor(settings: Settings, embedder: Callable[[], Embedder]) -> EmbeddingExecutor:
+    return LocalExecutor(embedder())
+
+
+def _ray_executor(settings: Settings, embedder: Callable[[], Embedder]) -> EmbeddingExecutor:
+    from ingest.executors.ray_data import RayDataExecutor, check_address
+
+    check_address(settings.ray_address)  # before the model loads: a wrong address fails at once
+    model = embedder()  # the driver's copy says which model and dimension the actors must have
+    return RayDataExecutor(
+        model.model_name,
+        model.dim,
+        backend=model.backend,
+        model_dir=str(settings.model_dir),
+        address=settings.ray_address,
+        workers=settings.ray_workers,
+        batch_size=settings.ray_batch_size,
+        window_documents=settings.ray_window_documents,
+        embed_batch_size=settings.embed_batch_size,
+        threads=settings.embed_threads,
+        worker_env=OFFLINE_ENVIRONMENT,
+    )
+
+
+EXECUTORS: dict[str, Callable[[Settings, Callable[[], Embedder]], EmbeddingExecutor]] = {
+    "local": _local_executor,
+    "ray": _ray_executor,
+}

@@ -130,10 +130,10 @@ def visible_sources(store: Store, principal: Principal, include_empty: bool = Fa
     return out
 
 
-def last_indexed_at(store: Store) -> str | None:
-    """When the index last changed: the latest finished ingest run, else the latest indexed document."""
-    row = store.db.execute("SELECT MAX(finished_at) FROM runs WHERE finished_at IS NOT NULL").fetchone()
-    if row and row[0]:
-        return str(row[0])
+def last_indexed_at(store: Store, last_run_finished_at: str | None) -> str | None:
+    """When the index last changed: the latest finished ingest run (from the state store's run log),
+    else the latest indexed document."""
+    if last_run_finished_at:
+        return last_run_finished_at
     row = store.db.execute("SELECT MAX(indexed_at) FROM documents").fetchone()
     return str(row[0]) if row and row[0] else None

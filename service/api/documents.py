@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel
 
 from index.acl import Principal
+from index.state.runs import RunLog
 from index.store.browse import Contributor, SourceState, last_indexed_at, visible_document, visible_sources
 from service.deps import MAX_DOC_ID_CHARS, EngineDep, PrincipalDep, SettingsDep
 from service.engine import Engine
@@ -119,5 +120,7 @@ def sources_response(
     return SourcesResponse(
         sources=states,
         documents=sum(s.documents for s in states),
-        index=freshness(last_indexed_at(engine.store), stale_after_hours),
+        index=freshness(
+            last_indexed_at(engine.store, RunLog(engine.state).last_finished_at()), stale_after_hours
+        ),
     )

@@ -9,6 +9,7 @@ import typer
 import uvicorn
 
 from connectors.config import ConfigError
+from index.state.base import StateStoreError
 from service.app import create_app
 from service.cli.common import fail, settings_of
 from service.ops.jobs import CronSchedule
@@ -34,7 +35,10 @@ def serve(
     settings = settings_of(ctx)
     if config is not None:
         settings = settings.model_copy(update={"reindex_config": config})
-    application = create_app(settings)
+    try:
+        application = create_app(settings)
+    except StateStoreError as exc:  # a bad or unreachable WHOKNOWS_DATABASE_URL
+        raise fail(str(exc)) from exc
     if not identity_sources(settings, application.state.tokens):
         raise fail(
             "no identity source: anonymous access is off (WHOKNOWS_ANONYMOUS=false), no trusted proxy is "

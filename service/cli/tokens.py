@@ -7,11 +7,20 @@ from typing import Annotated
 
 import typer
 
-from index.store.documents import Store
+from index.state.base import StateStoreError
 from service.cli.common import JsonOption, fail, settings_of
 from service.security.tokens import SCOPES, TokenError, TokenStore
+from service.state import open_state
 
 tokens_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
+
+
+def _tokens(ctx: typer.Context) -> TokenStore:
+    """The tokens of the state store every replica reads (WHOKNOWS_DATABASE_URL, else <home>/state.db)."""
+    try:
+        return TokenStore(open_state(settings_of(ctx)))
+    except StateStoreError as exc:
+        raise fail(str(exc)) from exc
 
 
 def _split(value: str | None) -> list[str]:
@@ -27,7 +36,7 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a token and print it once; only its hash is stored."""
-    tokens = TokenStore(Store(settings_of(ctx).home))
+    tokens = _tokens(ctx)
     try:
         token, secret = tokens.create(user, _split(groups), _split(scopes))
     except TokenError as exc:
@@ -60,7 +69,7 @@ def list_tokens(
     as_json: JsonOption = False,
 ) -> None:
     """List tokens (never their secrets)."""
-    rows = TokenStore(Store(settings_of(ctx).home)).list(include_revoked=all_tokens)
+    rows = _tokens(ctx).list(include_revoked=all_tokens)
     if as_json:
         typer.echo(
             json.dumps(
@@ -93,6 +102,6 @@ def list_tokens(
 @tokens_app.command("revoke")
 def revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     """Revoke a token by its id (from `tokens list`); it stops working at once."""
-    if not TokenStore(Store(settings_of(ctx).home)).revoke(token_id):
+    if not _tokens(ctx).revoke(token_id):
         raise fail(f"no active token with id {token_id!r}")
     typer.echo(f"revoked {token_id}")

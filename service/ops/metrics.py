@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import Scope
 
+from index.state.runs import RunLog
 from service.engine import Engine
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -54,10 +55,7 @@ class IndexCollector(Collector):
                 "seconds since the served snapshot was built",
                 value=time.time() - created,
             )
-        row = self.engine.store.db.execute(
-            "SELECT MAX(finished_at) FROM runs WHERE finished_at IS NOT NULL"
-        ).fetchone()
-        finished = _timestamp(row[0] if row else None)
+        finished = _timestamp(RunLog(self.engine.state).last_finished_at())
         if finished is not None:
             yield GaugeMetricFamily(
                 "whoknows_last_reindex_timestamp_seconds",

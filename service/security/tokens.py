@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from index.store.documents import Store, utc_now
+from index.state.base import StateStore, StateStoreError
+from index.store.documents import utc_now
+
+log = logging.getLogger(__name__)
 
 SCOPES = ("search", "ask", "experts", "admin")
 TOKEN_PREFIX = "wk"
@@ -58,7 +61,7 @@ def parse_scopes(values: Iterable[str]) -> frozenset[str]:
     return scopes
 
 
-def _row(row: sqlite3.Row | tuple) -> ApiToken:
+def _row(row: Sequence[Any]) -> ApiToken:
     return ApiToken(
         id=row[0],
         user=row[1],
@@ -70,16 +73,19 @@ def _row(row: sqlite3.Row | tuple) -> ApiToken:
     )
 
 
-_COLUMNS = "id, user, groups, scopes, created_at, revoked_at, last_used_at"
+_COLUMNS = 'id, "user", groups, scopes, created_at, revoked_at, last_used_at'
 
 
 class TokenStore:
-    """The `api_tokens` table. Reads use the store's connection; `last_used_at` writes never wait."""
+    """The `api_tokens` table of the state store, shared by every replica.
 
-    def __init__(self, store: Store):
-        self.store = store
+    `verify` reads the row on every request (no cache), so a token revoked through any process is
+    refused by every other on its next request; only the `last_used_at` bookkeeping is rate-limited.
+    """
+
+    def __init__(self, state: StateStore):
+        self.state = state
         self._touched: dict[str, float] = {}
-        self._local = threading.local()
 
     def create(self, user: str, groups: Iterable[str], scopes: Iterable[str]) -> tuple[ApiToken, str]:
         """Store a new token; returns it and the secret string, which is never shown again."""
@@ -94,39 +100,27 @@ class TokenStore:
         token_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         now = utc_now()
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT INTO api_tokens(id, user, groups, scopes, hash, created_at) VALUES (?,?,?,?,?,?)",
-                (
-                    token_id,
-                    user,
-                    json.dumps(group_list),
-                    json.dumps(sorted(scope_set)),
-                    hash_secret(secret),
-                    now,
-                ),
-            )
+        self.state.execute(
+            'INSERT INTO api_tokens(id, "user", groups, scopes, hash, created_at) VALUES (?,?,?,?,?,?)',
+            (token_id, user, json.dumps(group_list), json.dumps(sorted(scope_set)), hash_secret(secret), now),
+        )
         token = ApiToken(token_id, user, tuple(group_list), scope_set, now, None, None)
         return token, f"{TOKEN_PREFIX}_{token_id}_{secret}"
 
     def list(self, include_revoked: bool = True) -> list[ApiToken]:
         where = "" if include_revoked else " WHERE revoked_at IS NULL"
-        rows = self.store.db.execute(f"SELECT {_COLUMNS} FROM api_tokens{where} ORDER BY created_at, id")
+        rows = self.state.query(f"SELECT {_COLUMNS} FROM api_tokens{where} ORDER BY created_at, id")
         return [_row(r) for r in rows]
 
     def revoke(self, token_id: str) -> bool:
         """Revoke a token by id; False when there is no such active token."""
-        with self.store.transaction() as db:
-            cur = db.execute(
-                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (utc_now(), token_id),
-            )
-        return cur.rowcount > 0
+        changed = self.state.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (utc_now(), token_id)
+        )
+        return changed > 0
 
     def active_count(self) -> int:
-        return int(
-            self.store.db.execute("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL").fetchone()[0]
-        )
+        return int(self.state.query("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL")[0][0])
 
     def verify(self, presented: str) -> ApiToken | None:
         """The active token `presented` stands for, or None. The hash comparison is constant-time."""
@@ -134,9 +128,8 @@ class TokenStore:
         if not match:
             return None
         token_id, secret = match.groups()
-        row = self.store.db.execute(
-            f"SELECT {_COLUMNS}, hash FROM api_tokens WHERE id = ?", (token_id,)
-        ).fetchone()
+        rows = self.state.query(f"SELECT {_COLUMNS}, hash FROM api_tokens WHERE id = ?", (token_id,))
+        row = rows[0] if rows else None
         if row is None:
             hmac.compare_digest(
                 hash_secret(secret), hash_secret("")
@@ -148,17 +141,14 @@ class TokenStore:
         return _row(row)
 
     def _touch(self, token_id: str) -> None:
-        """Record use at most once a minute, on a connection that gives up at once if a writer holds the lock
-        (a reindex holds it for minutes; a request must never wait for it)."""
+        """Record use at most once a minute per process; bookkeeping that fails is retried next time
+        and never fails the request it belongs to."""
         now = time.monotonic()
         if now - self._touched.get(token_id, -TOUCH_EVERY_S) < TOUCH_EVERY_S:
             return
         self._touched[token_id] = now
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.store.path, timeout=0.05, isolation_level=None)
-            self._local.conn = conn
         try:
-            conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (utc_now(), token_id))
-        except sqlite3.OperationalError:
-            self._touched.pop(token_id, None)  # try again on the next request
+            self.state.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (utc_now(), token_id))
+        except StateStoreError as exc:
+            log.warning("could not record the use of token %s: %s", token_id, exc)
+            self._touched.pop(token_id, None)

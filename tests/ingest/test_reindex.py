@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from index.acl import Principal
 from index.retrieval.hybrid import HybridRetriever
 from index.snapshot.build import SnapshotBuilder
 from index.snapshot.store import SnapshotStore
+from index.state.runs import RunLog
+from index.state.sqlite_state import SqliteStateStore
 from index.store.documents import Store
 from ingest.pipeline import IngestPipeline
 from ingest.reindex import ReindexBusyError, reindex_lock, run_reindex
@@ -48,7 +51,10 @@ class FailingMidway(ListConnector):
 def setup(tmp_path, embedder):  # type: ignore[no-untyped-def]
     store = Store(tmp_path)
     snaps = SnapshotStore(tmp_path)
-    pipeline = IngestPipeline(store, snaps, embedder, VectorCache(tmp_path / "cache.sqlite", embedder.dim))
+    runs = RunLog(SqliteStateStore(tmp_path / "state.db"))
+    pipeline = IngestPipeline(
+        store, snaps, embedder, VectorCache(tmp_path / "cache.sqlite", embedder.dim), runs=runs
+    )
     docs = [make_doc("live", n, t, x) for n, t, x in TOPICS]
     other = [make_doc("files", "readme", "Readme", "Welcome to the intranet of Northwind.")]
     pipeline.run(
@@ -80,8 +86,9 @@ def test_source_failing_midway_keeps_its_documents_and_reports(setup):
     hits = retriever.search("which floor is the Heron printer on", Principal(), k=1)
     assert hits[0].doc_id == "live:printers"
     assert "third floor" in hits[0].snippet.replace("<mark>", "").replace("</mark>", "")
-    stored = store.db.execute("SELECT status, report FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-    assert stored[0] == "partial" and "answered 500" in stored[1]
+    stored = pipeline.runs.latest()
+    assert stored["status"] == "partial" and stored["kind"] == "reindex"
+    assert "answered 500" in json.dumps(stored["report"])
 
 
 def test_write_error_fails_cleanly_and_old_snapshot_serves(setup, monkeypatch):

@@ -202,7 +202,7 @@ def closed_server(engine, index_home) -> Iterator[Running]:  # type: ignore[no-u
 @pytest.fixture(scope="session")
 def tokens(engine) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Tokens for the matrix: staff, hr, a search-only hr token, an admin."""
-    store = TokenStore(engine.store)
+    store = TokenStore(engine.state)
     out = {}
     for name, user, groups, scopes in (
         ("staff", "bob", ["staff"], ["search", "ask", "experts"]),

@@ -93,7 +93,7 @@ def test_anonymous_is_refused_admin_with_401(open_server: Running) -> None:
 
 
 def test_revoked_token_stops_at_once(closed_server: Running, engine) -> None:  # type: ignore[no-untyped-def]
-    store = TokenStore(engine.store)
+    store = TokenStore(engine.state)
     token, secret = store.create("temp", ["staff"], ["search"])
     with closed_server.client() as c:
         assert c.get("/sources", headers=bearer(secret)).status_code == 200

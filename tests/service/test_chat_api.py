@@ -80,7 +80,7 @@ def test_who_knows_questions_return_people_with_their_evidence(
     streamed, chunks = ask_streamed(chat, "Who knows about kubernetes node pool upgrades?")
     assert streamed == text and chunks[-1].model_extra["whoknows"] == extra
     # without the experts scope the same words are answered as a question; without ask, not at all
-    ask_only = TokenStore(engine.store).create("zoe", ["staff"], ["ask"])[1]
+    ask_only = TokenStore(engine.state).create("zoe", ["staff"], ["ask"])[1]
     _, answered = ask(client(closed_server, ask_only), "Who knows about kubernetes node pool upgrades?")
     assert answered["kind"] == "answer" and answered["citations"][0]["doc_id"] == "handbook:k8s"
     with pytest.raises(openai.PermissionDeniedError, match="lacks the 'ask' scope"):

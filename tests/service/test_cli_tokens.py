@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from index.state.sqlite_state import SqliteStateStore
 from index.store.documents import Store
-from service.security.tokens import TokenStore
+from service.security.tokens import TokenStore, hash_secret
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,12 +43,12 @@ def test_create_list_revoke(tmp_path: Path) -> None:
     assert row["user"] == "ana" and row["groups"] == ["hr", "staff"] and row["scopes"] == ["ask", "search"]
     assert secret not in listed.stdout and secret.split("_", 2)[2] not in listed.stdout
 
-    db = sqlite3.connect(tmp_path / "whoknows.db")
+    db = sqlite3.connect(tmp_path / "state.db")
     stored = db.execute("SELECT hash FROM api_tokens").fetchone()[0]
     assert len(stored) == 64 and secret.split("_", 2)[2] not in json.dumps(
         db.execute("SELECT * FROM api_tokens").fetchall()
     )
-    tokens = TokenStore(Store(tmp_path))
+    tokens = TokenStore(SqliteStateStore(tmp_path / "state.db"))
     assert tokens.verify(secret) is not None
 
     revoked = whoknows(tmp_path, "tokens", "revoke", row["id"])
@@ -70,3 +71,41 @@ def test_serve_refuses_to_start_without_any_identity_source(tmp_path: Path) -> N
     r = whoknows(tmp_path, "serve", "--port", "1", env={"WHOKNOWS_ANONYMOUS": "false"})
     assert r.returncode == 2
     assert "no identity source" in r.stderr and "whoknows tokens create" in r.stderr
+
+
+def test_a_bad_or_unreachable_database_url_is_a_clear_error(tmp_path: Path) -> None:
+    r = whoknows(tmp_path, "tokens", "list", env={"WHOKNOWS_DATABASE_URL": "mysql://root:pw@db/whoknows"})
+    assert r.returncode == 2 and "WHOKNOWS_DATABASE_URL: unsupported database URL (mysql://...)" in r.stderr
+    url = "postgresql://whoknows:hunter2secret@127.0.0.1:1/whoknows"
+    for args in (("tokens", "create", "--user", "ana"), ("serve", "--port", "1")):
+        r = whoknows(tmp_path, *args, env={"WHOKNOWS_DATABASE_URL": url})
+        assert r.returncode == 2, r.stderr
+        assert (
+            "WHOKNOWS_DATABASE_URL: cannot connect to postgresql://whoknows@127.0.0.1:1/whoknows" in r.stderr
+        )
+        assert "hunter2secret" not in r.stderr + r.stdout and "Traceback" not in r.stderr
+    r = whoknows(tmp_path, "tokens", "list", env={"WHOKNOWS_DATABASE_URL": "sqlite://relative.db"})
+    assert r.returncode == 2 and "expected sqlite:///ABSOLUTE/PATH/state.db" in r.stderr
+
+
+def test_tokens_of_an_older_install_keep_working(tmp_path: Path) -> None:
+    """Before the state store, tokens lived in the index database; the first open copies them over."""
+    Store(tmp_path).close()  # an index database whose schema still has the api_tokens table
+    db = sqlite3.connect(tmp_path / "whoknows.db")
+    db.execute(
+        "INSERT INTO api_tokens(id, user, groups, scopes, hash, created_at) VALUES (?,?,?,?,?,?)",
+        (
+            "0123456789ab",
+            "ana",
+            '["staff"]',
+            '["search"]',
+            hash_secret("s" * 43),
+            "2026-01-01T00:00:00+00:00",
+        ),
+    )
+    db.commit()
+    db.close()
+    [row] = json.loads(whoknows(tmp_path, "tokens", "list", "--json").stdout)
+    assert row["id"] == "0123456789ab" and row["user"] == "ana" and row["groups"] == ["staff"]
+    tokens = TokenStore(SqliteStateStore(tmp_path / "state.db"))
+    assert tokens.verify(f"wk_0123456789ab_{'s' * 43}") is not None

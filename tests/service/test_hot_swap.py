@@ -26,7 +26,7 @@ def test_publishing_snapshots_under_load_fails_no_request(tmp_path: Path, embedd
     settings = settings_for(home)
     app = create_app(settings, engine=Engine(settings, embedder=embedder))
     writer = Engine(Settings(home=home), embedder=embedder)
-    admin = {"Authorization": f"Bearer {TokenStore(writer.store).create('root', [], ['admin'])[1]}"}
+    admin = {"Authorization": f"Bearer {TokenStore(writer.state).create('root', [], ['admin'])[1]}"}
     docs = {name: list(items) for name, items in corpus().items()}
     statuses: Counter[int] = Counter()
     errors: list[str] = []

@@ -69,7 +69,7 @@ async def call_everything(client: Client) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def hr_colleague(engine) -> str:  # type: ignore[no-untyped-def]
     """A token for someone in HR other than hana (an asker is never listed as an expert)."""
-    return TokenStore(engine.store).create("ines", ["hr", "staff"], ["search", "ask", "experts"])[1]
+    return TokenStore(engine.state).create("ines", ["hr", "staff"], ["search", "ask", "experts"])[1]
 
 
 def test_two_callers_see_what_their_groups_may_see(

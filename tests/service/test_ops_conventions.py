@@ -69,7 +69,7 @@ def test_probes_say_ready_or_not_and_nothing_else(open_server: Running, tokens: 
 def test_not_ready_until_an_index_is_loaded(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     settings = settings_for(tmp_path / "empty")
     engine = Engine(settings, embedder=embedder)
-    admin = {"Authorization": f"Bearer {TokenStore(engine.store).create('root', [], ['admin'])[1]}"}
+    admin = {"Authorization": f"Bearer {TokenStore(engine.state).create('root', [], ['admin'])[1]}"}
     with serve(create_app(settings, engine=engine)) as url, httpx.Client(base_url=url) as c:
         assert c.get("/livez").status_code == 200
         r = c.get("/readyz")
@@ -175,7 +175,7 @@ def traced(index_home: Path, embedder) -> Iterator[tuple[str, InMemorySpanExport
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     settings = settings_for(index_home, anonymous=False)
     engine = Engine(settings, embedder=embedder, tracer_provider=provider)
-    token = TokenStore(engine.store).create("bob", ["staff"], ["search", "ask", "experts"])[1]
+    token = TokenStore(engine.state).create("bob", ["staff"], ["search", "ask", "experts"])[1]
     with serve(create_app(settings, engine=engine)) as url:
         yield url, exporter, token
 

@@ -1,0 +1,1 @@
+"""What users write while the service runs (tokens, rate buckets, run reports), on SQLite or PostgreSQL."""
