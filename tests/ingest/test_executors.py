@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from index.vectors.faiss_store import SnapshotStore
 
+from index.snapshot.store import SnapshotStore
 from index.store.documents import Store
 from ingest.executors.base import Batch, EmbeddingError, EmbeddingExecutor
 from ingest.executors.local import LocalExecutor
@@ -32,7 +32,8 @@ PASSAGES = [
 
 def check_executor_contract(executor: EmbeddingExecutor, embedder: Any) -> None:
     """Every position exactly once, vectors of the executor's model, and nothing for no input."""
-    assert (executor.model_name, executor.dim) == (embedder.model_name, embedder.dim)
+    ours = (executor.model_name, executor.backend, executor.dim)
+    assert ours == (embedder.model_name, embedder.backend, embedder.dim)
     assert list(executor.embed([])) == []
     seen: dict[int, np.ndarray] = {}
     for positions, vectors in executor.embed(PASSAGES):
@@ -57,6 +58,7 @@ class DiesAfter:
     def __init__(self, inner: LocalExecutor, batches: int):
         self.inner, self.batches = inner, batches
         self.name, self.model_name, self.dim = "dying", inner.model_name, inner.dim
+        self.backend = inner.backend
         self.window_documents = inner.window_documents
 
     def embed(self, texts: Sequence[str]) -> Iterator[Batch]:

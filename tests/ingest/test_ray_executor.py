@@ -19,18 +19,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from index.vectors.faiss_store import SnapshotStore, VectorSnapshot
 
 from connectors.base import Connector
 from connectors.config import SourceConfig, SourceContext
 from connectors.registry import build_connector, load_sources_config
 from eval.bench import sources_file, write_scifact
 from eval.ray_cluster import LocalRayCluster, local_ray_cluster
+from index.snapshot.snapshot import Snapshot
+from index.snapshot.store import SnapshotStore
 from index.store.documents import Store
+from index.vectors.faiss_index import SlotSelector
+from index.vectors.faiss_index import search as faiss_search
 from ingest.executors.ray_data import RayDataExecutor
 from ingest.pipeline import IngestPipeline
 from ingest.vector_cache import VectorCache
-from service.settings import OFFLINE_ENVIRONMENT
+from service.settings import OFFLINE_ENVIRONMENT, Settings
 from tests.ingest.test_executors import check_executor_contract
 
 pytestmark = pytest.mark.slow
@@ -87,15 +90,16 @@ def cached(home: Path) -> dict[str, np.ndarray]:
     return {key: np.frombuffer(blob, dtype=np.float32) for key, blob in rows}
 
 
-def top_chunks(home: Path, snapshot: VectorSnapshot, query: np.ndarray) -> list[str]:
-    """The snapshot's top 5 for `query`, as chunk ids (FAISS row ids are each store's own)."""
+def top_chunks(home: Path, snapshot: Snapshot, query: np.ndarray) -> list[str]:
+    """The snapshot's top 5 for `query`, as chunk ids (chunk row ids are each store's own)."""
     db = sqlite3.connect(home / "whoknows.db")
     try:
         names = dict(db.execute("SELECT id, chunk_id FROM chunks").fetchall())
     finally:
         db.close()
-    _, rows = snapshot.search(query, 5)
-    return [names[int(r)] for r in np.ravel(rows)]
+    everything = SlotSelector(snapshot.slot_live)
+    _, slots = faiss_search(snapshot.vectors, query, 5, everything, snapshot.manifest.nprobe)
+    return [names[int(r)] for r in snapshot.rowids(slots)]
 
 
 def max_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
@@ -137,10 +141,10 @@ def test_ray_reindex_gives_the_local_vectors(ray_cluster: LocalRayCluster, tmp_p
     assert difference <= TOLERANCE
     assert max_difference(cached(home), cached(local)) <= TOLERANCE  # the same cache, key for key
 
-    snapshot = SnapshotStore(home).load_current(embedder.model_name, embedder.dim)
-    assert snapshot is not None and snapshot.index.ntotal == len(ours)
+    snapshot = SnapshotStore(home).load_current(embedder)
+    assert snapshot is not None and snapshot.live_chunks == len(ours)
     query = embedder.embed_query("diffusion tensor imaging of the newborn brain white matter")
-    local_snapshot = SnapshotStore(local).load_current(embedder.model_name, embedder.dim)
+    local_snapshot = SnapshotStore(local).load_current(embedder)
     assert local_snapshot is not None
     assert top_chunks(home, snapshot, query) == top_chunks(local, local_snapshot, query)
 
@@ -149,6 +153,8 @@ def test_ray_executor_keeps_the_executor_contract(ray_cluster: LocalRayCluster, 
     executor = RayDataExecutor(
         embedder.model_name,
         embedder.dim,
+        backend=embedder.backend,
+        model_dir=str(Settings().model_dir),
         address=ray_cluster.address,
         batch_size=2,
         worker_env=OFFLINE_ENVIRONMENT,
