@@ -13,9 +13,11 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from connectors.base import Role
 from index.acl import Principal
+from index.experts.features import PersonStats, SiteStats, feature_vector, named
 from index.experts.model import (
     ActivityClock,
     ExpertSettings,
@@ -36,6 +38,7 @@ from index.experts.profile import (
     person_topics,
     visible_contributions,
 )
+from index.experts.ranker import SHIPPED, LinearRanker, load_ranker
 from index.retrieval.hybrid import DocResult, HybridRetriever
 from index.store.documents import StoredDocument
 
@@ -110,6 +113,7 @@ class _Person:
     by_doc: dict[int, list[ContributionRow]] = field(default_factory=lambda: defaultdict(list))
     mass_by_doc: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     contributions: list[ContributionRow] = field(default_factory=list)
+    stats: PersonStats = field(default_factory=PersonStats)
 
 
 @dataclass
@@ -123,6 +127,7 @@ class Ranking:
     rel: dict[int, float]
     ranked: dict[int, DocResult]
     position: dict[int, int]  # document -> its rank in the retrieved list
+    features: dict[int, list[float]] = field(default_factory=dict)  # person -> the fitted ranker's inputs
 
     def explain(self, finder: ExpertFinder, score: float, row: PersonRow, now: datetime) -> Expert:
         return finder._explain(
@@ -134,6 +139,7 @@ class Ranking:
             self.rel,
             self.ranked,
             self.position,
+            self.features.get(row.id),
             now,
         )
 
@@ -141,10 +147,21 @@ class Ranking:
 class ExpertFinder:
     """Ranks people for a question through the one retrieval path, within the asker's ACL."""
 
-    def __init__(self, retriever: HybridRetriever, settings: ExpertSettings | None = None):
+    def __init__(
+        self,
+        retriever: HybridRetriever,
+        settings: ExpertSettings | None = None,
+        ranker: LinearRanker | None = None,
+    ):
+        """`ranker` overrides the file of `settings.ranker_path` (the shipped ranker.json by default)."""
         self.retriever = retriever
         self.store = retriever.store
-        self.settings = settings or ExpertSettings()
+        settings = settings or ExpertSettings()
+        self.ranker: LinearRanker | None = None
+        if settings.scorer == "learned":
+            path = Path(settings.ranker_path) if settings.ranker_path else SHIPPED
+            self.ranker = ranker or load_ranker(path)
+        self.settings = settings.resolve(dict(self.ranker.settings) if self.ranker else None)
 
     def rank_experts(
         self,
@@ -167,29 +184,51 @@ class ExpertFinder:
         now: datetime | None = None,
     ) -> Ranking:
         """Every admitted person with visible evidence, scored, best first; explained on demand."""
-        filters = filters or ExpertFilters()
-        now = now or datetime.now(UTC)
-        s = self.settings
         if not query.strip():
             return Ranking(query, [], {}, {}, {}, {}, {})
         query = topic_of(query)
-        ranked = self.retriever.rank(query, principal, mode=s.retrieval_mode, depth=s.depth)
+        s = self.settings
+        ranked = self.retriever.rank(query, principal, mode=s.retrieval_mode, depth=s.documents)
+        return self.rank_retrieved(query, ranked, principal, filters, now)
+
+    def rank_retrieved(
+        self,
+        query: str,
+        ranked: Sequence[DocResult],
+        principal: Principal,
+        filters: ExpertFilters | None = None,
+        now: datetime | None = None,
+    ) -> Ranking:
+        """`rank_people` on documents already retrieved for `query` (best first) by this principal."""
+        filters = filters or ExpertFilters()
+        now = now or datetime.now(UTC)
+        s = self.settings
         rel = dict(zip((r.doc for r in ranked), relevance_weights([r.score for r in ranked], s), strict=True))
-        people, signals = self._signals(principal, rel, now)
+        position = {r.doc: i for i, r in enumerate(ranked)}
+        people, signals, clock = self._signals(principal, rel, now)
         rows = people_by_ids(self.store.db, signals)
         excluded = people_of_user(self.store.db, principal.user)
         for pid, row in rows.items():
             if not row.active:  # only listed on request (include_inactive)
                 signals[pid] = replace(signals[pid], departed=True)
-        scored = [
-            (sig.score(s), rows[pid])
+        site = SiteStats.of({pid: p.stats for pid, p in people.items()})
+        features = {
+            pid: feature_vector(
+                people[pid].stats, site, rel, position, clock.share_after(people[pid].stats.last_at), sig.departed
+            )
             for pid, sig in signals.items()
-            if pid in rows and pid not in excluded and _admitted(rows[pid], filters)
+        }
+        admitted = [
+            pid for pid in signals if pid in rows and pid not in excluded and _admitted(rows[pid], filters)
         ]
+        if self.ranker is not None:
+            ranker = self.ranker
+            scored = [(math.exp(ranker.score(features[pid])), rows[pid]) for pid in admitted]
+        else:
+            scored = [(signals[pid].score(s), rows[pid]) for pid in admitted]
         scored = [(score, row) for score, row in scored if score > 0.0]
         scored.sort(key=lambda sr: (-sr[0], sr[1].person_id))
-        position = {r.doc: i for i, r in enumerate(ranked)}
-        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position)
+        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position, features)
 
     def profile(
         self, person_id: str, principal: Principal, now: datetime | None = None
@@ -201,7 +240,7 @@ class ExpertFinder:
 
     def _signals(
         self, principal: Principal, rel: dict[int, float], now: datetime
-    ) -> tuple[dict[int, _Person], dict[int, PersonSignals]]:
+    ) -> tuple[dict[int, _Person], dict[int, PersonSignals], ActivityClock]:
         """Per person: evidence on the retrieved documents, activity, and shares of the visible activity."""
         s = self.settings
         contributions = visible_contributions(self.store.db, principal)
@@ -212,12 +251,15 @@ class ExpertFinder:
             if mass <= 0.0:
                 continue
             p = people[c.person]
+            recency = clock.recency(c.at, s)
             p.activity.append(mass)
-            p.recent.append(mass * clock.recency(c.at, s))
+            p.recent.append(mass * recency)
+            p.stats.add(c.role, mass, recency, c.weight, c.at)
             if c.doc in rel:
                 p.evidence.append(rel[c.doc] * mass)
                 p.by_doc[c.doc].append(c)
                 p.mass_by_doc[c.doc].append(mass)
+                p.stats.add_evidence(c.doc, c.role, mass)
             p.contributions.append(c)
         # math.fsum: exact sums, so the order rows come back in never changes a score
         total_activity = math.fsum(v for p in people.values() for v in p.activity) or 1.0
@@ -232,7 +274,7 @@ class ExpertFinder:
             for pid, p in people.items()
             if p.evidence
         }
-        return people, signals
+        return people, signals, clock
 
     # --- explanation ----------------------------------------------------------------------------
 
@@ -246,6 +288,7 @@ class ExpertFinder:
         rel: dict[int, float],
         ranked: dict[int, DocResult],
         position: dict[int, int],
+        features: list[float] | None,
         now: datetime,
     ) -> Expert:
         s = self.settings
@@ -295,6 +338,7 @@ class ExpertFinder:
                 "topical": round(signals.topical(s), 8),
                 "prior": round(signals.prior(s), 8),
                 "documents": float(len(doc_scores)),
+                **({f: round(v, 6) for f, v in named(features).items()} if features is not None else {}),
             },
         )
 
