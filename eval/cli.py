@@ -15,7 +15,7 @@ from eval.experts.run import evaluate_experts
 from eval.retrieval.beir import BeirFormatError
 from eval.retrieval.run import evaluate_retrieval
 from index.experts.model import ExpertSettings
-from index.experts.ranker import RankerFileError
+from index.experts.ranker import RankerFileError, load_ranker
 from index.retrieval.hybrid import MODES
 from service.cli.common import JsonOption, fail, main_options, settings_of
 
@@ -121,8 +121,14 @@ def experts(
 
     if formula and ranker is not None:
         raise fail("--formula and --ranker exclude each other")
-    chosen = ExpertSettings(scorer="formula") if formula else ExpertSettings(ranker_path=str(ranker) if ranker else None)
+    chosen = (
+        ExpertSettings(scorer="formula")
+        if formula
+        else ExpertSettings(ranker_path=str(ranker) if ranker else None)
+    )
     try:
+        if ranker is not None:
+            load_ranker(ranker)  # a bad file fails before any indexing
         results = [
             evaluate_experts(settings_of(ctx), folder, whole_threads=whole_threads, expert_settings=chosen)
             for folder in stackexchange

@@ -29,7 +29,10 @@ class FeatureSetting:
 
     def expert_settings(self) -> ExpertSettings:
         return ExpertSettings(
-            scorer="formula", depth=self.depth, rank_k=self.rank_k, activity_half_life_share=self.half_life_share
+            scorer="formula",
+            depth=self.depth,
+            rank_k=self.rank_k,
+            activity_half_life_share=self.half_life_share,
         )
 
     def as_dict(self) -> dict[str, float]:

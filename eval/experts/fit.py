@@ -24,14 +24,16 @@ from index.experts.features import FEATURES
 from index.experts.ranker import LinearRanker
 
 # Feature sets the selection chooses among: everything, without the answer-only signals (acceptance,
-# votes), without the focus, and the bare evidence-and-activity model.
+# votes), without the focus, the bare evidence-and-activity model, and the formula's two terms (the
+# prior and the focus, in log form) with fitted weights.
 SUBSETS: dict[str, tuple[str, ...]] = {
     "all": FEATURES,
     "no answer signals": tuple(f for f in FEATURES if f not in ("accepted", "answer_votes")),
     "no focus": tuple(f for f in FEATURES if f != "focus"),
     "evidence and activity": ("vote", "vote_top10", "vote_top30", "best_rank", "activity", "recent"),
+    "prior and focus": ("recent", "focus"),
 }
-C_VALUES = (0.03, 0.3, 3.0)  # inverse L2 strength on standardised features
+C_VALUES = (0.3, 3.0)  # inverse L2 strength on standardised features
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,9 @@ class Config:
 
     def label(self) -> str:
         f = self.features
-        return f"depth {f.depth}, k {f.rank_k:g}, half-life {f.half_life_share:g}, {self.subset}, C {self.c:g}"
+        return (
+            f"depth {f.depth}, k {f.rank_k:g}, half-life {f.half_life_share:g}, {self.subset}, C {self.c:g}"
+        )
 
 
 def grid(settings: Iterable[FeatureSetting]) -> list[Config]:

@@ -23,24 +23,16 @@ import numpy as np
 
 from eval.experts.dataset import FeatureSetting, SiteRows, collect
 from eval.experts.fit import Config, Scores, best, fit, grid, held_out
-from eval.experts.report import METRICS
+from eval.experts.report import METRICS, SITES
 from eval.experts.run import Prepared, experts_ranker, prepare, systems
 from index.experts.finder import ExpertFinder
 from index.experts.model import ExpertSettings
 from index.experts.ranker import SHIPPED, LinearRanker
 from service.settings import load_settings
 
-SITES = (
-    "stackexchange_ai_2016",
-    "stackexchange_conlang_meta_2020",
-    "stackexchange_matheducators_2014",
-    "stackexchange_italian_2014",
-    "stackexchange_coffee_2015",
-    "stackexchange_augur_2018",
-)
-DEPTHS = (100, 300, 1000)
-RANK_KS = (10.0, 30.0, 100.0)
-HALF_LIVES = (0.05, 0.1, 0.3)
+DEPTHS = (100, 300)
+RANK_KS = (30.0,)
+HALF_LIVES = (0.1,)
 
 
 @dataclass
@@ -153,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print("\n".join(table(folds)))
-    print(f"\nshipped: {result['shipped']}; its mean over the six held-out folds {result['shipped_held_out_mean']}")
-    print("weights (on standardised features): " + ", ".join(f"{k} {v}" for k, v in result["weights"].items()))
+    print(
+        f"\nshipped: {result['shipped']}; its mean over the six held-out folds {result['shipped_held_out_mean']}"
+    )
+    print(
+        "weights (on standardised features): " + ", ".join(f"{k} {v}" for k, v in result["weights"].items())
+    )
     print(f"written {args.out} in {result['duration_s']} s")
     return 0
 

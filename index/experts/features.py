@@ -101,7 +101,9 @@ class SiteStats:
             recent=math.fsum(p.recent for p in people.values()) or 1.0,
             total=math.fsum(p.work + p.talk for p in people.values()) or 1.0,
             accept_rate=sum(p.accepted for p in people.values()) / answers if answers else 0.0,
-            mean_answer_votes=math.fsum(p.answer_votes for p in people.values()) / answers if answers else 0.0,
+            mean_answer_votes=math.fsum(p.answer_votes for p in people.values()) / answers
+            if answers
+            else 0.0,
         )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from connectors.base import Role
 from index.acl import Principal
+from index.experts.contribution_cache import visible_contribution_rows
 from index.experts.features import PersonStats, SiteStats, feature_vector, named
 from index.experts.model import (
     ActivityClock,
@@ -36,10 +37,9 @@ from index.experts.profile import (
     people_by_ids,
     people_of_user,
     person_topics,
-    visible_contributions,
 )
 from index.experts.ranker import SHIPPED, LinearRanker, load_ranker
-from index.retrieval.hybrid import DocResult, HybridRetriever
+from index.retrieval.hybrid import DocResult, HybridRetriever, SearchHit
 from index.store.documents import StoredDocument
 
 # "who knows about X", "who can help me with X", "is there anyone who knows X": the asking, not the topic.
@@ -129,19 +129,30 @@ class Ranking:
     position: dict[int, int]  # document -> its rank in the retrieved list
     features: dict[int, list[float]] = field(default_factory=dict)  # person -> the fitted ranker's inputs
 
-    def explain(self, finder: ExpertFinder, score: float, row: PersonRow, now: datetime) -> Expert:
-        return finder._explain(
-            self.query,
-            row,
-            score,
-            self.accumulators[row.id],
-            self.signals[row.id],
-            self.rel,
-            self.ranked,
-            self.position,
-            self.features.get(row.id),
-            now,
+    def explain(self, finder: ExpertFinder, k: int, now: datetime) -> list[Expert]:
+        """The k best people, explained; their documents and snippets fetched in one go."""
+        top = self.people[:k]
+        docs = finder.store.documents_by_ids(
+            sorted({c.doc for _, row in top for c in self.accumulators[row.id].contributions})
         )
+        shown = {row.id: finder._shown(self.accumulators[row.id], self.rel, docs) for _, row in top}
+        wanted = sorted({d for ds in shown.values() for d in ds[1]}, key=lambda d: self.position[d])
+        hits = {h.doc_id: h for h in finder.retriever.hits([self.ranked[d] for d in wanted], self.query)}
+        return [
+            finder._explain(
+                row,
+                score,
+                self.accumulators[row.id],
+                self.signals[row.id],
+                shown[row.id],
+                docs,
+                hits,
+                self.position,
+                self.features.get(row.id),
+                now,
+            )
+            for score, row in top
+        ]
 
 
 class ExpertFinder:
@@ -174,7 +185,7 @@ class ExpertFinder:
         """The k people who best know what `query` asks about, best first, ties broken by person id."""
         now = now or datetime.now(UTC)
         ranking = self.rank_people(query, principal, filters, now)
-        return [ranking.explain(self, score, row, now) for score, row in ranking.people[:k]]
+        return ranking.explain(self, k, now)
 
     def rank_people(
         self,
@@ -214,7 +225,12 @@ class ExpertFinder:
         site = SiteStats.of({pid: p.stats for pid, p in people.items()})
         features = {
             pid: feature_vector(
-                people[pid].stats, site, rel, position, clock.share_after(people[pid].stats.last_at), sig.departed
+                people[pid].stats,
+                site,
+                rel,
+                position,
+                clock.share_after(people[pid].stats.last_at),
+                sig.departed,
             )
             for pid, sig in signals.items()
         }
@@ -243,7 +259,7 @@ class ExpertFinder:
     ) -> tuple[dict[int, _Person], dict[int, PersonSignals], ActivityClock]:
         """Per person: evidence on the retrieved documents, activity, and shares of the visible activity."""
         s = self.settings
-        contributions = visible_contributions(self.store.db, principal)
+        contributions = visible_contribution_rows(self.store, principal)
         clock = ActivityClock([c.at for c in contributions])
         people: dict[int, _Person] = defaultdict(_Person)
         for c in contributions:
@@ -278,27 +294,30 @@ class ExpertFinder:
 
     # --- explanation ----------------------------------------------------------------------------
 
+    def _shown(
+        self, person: _Person, rel: dict[int, float], docs: dict[int, StoredDocument]
+    ) -> tuple[dict[int, float], list[int], list[int]]:
+        """The person's retrieved documents scored, all of them in order, and those shown as evidence."""
+        doc_scores = {d: rel[d] * math.fsum(masses) for d, masses in person.mass_by_doc.items()}
+        # the evidence: the person's strongest retrieved documents, ties broken by document id
+        order = sorted(doc_scores, key=lambda d: (-doc_scores[d], docs[d].doc_id if d in docs else ""))
+        return doc_scores, [d for d in order if d in docs][: self.settings.evidence_per_person], order
+
     def _explain(
         self,
-        query: str,
         row: PersonRow,
         score: float,
         person: _Person,
         signals: PersonSignals,
-        rel: dict[int, float],
-        ranked: dict[int, DocResult],
+        shown_docs: tuple[dict[int, float], list[int], list[int]],
+        docs: dict[int, StoredDocument],
+        hits: dict[str, SearchHit],
         position: dict[int, int],
         features: list[float] | None,
         now: datetime,
     ) -> Expert:
         s = self.settings
-        doc_scores = {d: rel[d] * math.fsum(masses) for d, masses in person.mass_by_doc.items()}
-        all_docs = sorted({c.doc for c in person.contributions})
-        docs = self.store.documents_by_ids(all_docs)
-        # the evidence: the person's strongest retrieved documents, ties broken by document id
-        order = sorted(doc_scores, key=lambda d: (-doc_scores[d], docs[d].doc_id if d in docs else ""))
-        shown = [d for d in order if d in docs][: s.evidence_per_person]
-        hits = {h.doc_id: h for h in self.retriever.hits([ranked[d] for d in shown], query)}
+        doc_scores, shown, order = shown_docs
         evidence = []
         for d in shown:
             doc = docs[d]

@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 
 from connectors.base import Role
 
@@ -120,11 +121,15 @@ class ExpertSettings:
     def half_life_share(self) -> float:
         return self.activity_half_life_share or FORMULA_DEFAULTS["activity_half_life_share"]
 
-    def role_weight(self, role: str) -> float:
+    @cached_property
+    def _role_map(self) -> dict[str, float]:
+        out: dict[str, float] = {}
         for name, weight in self.role_weights:
-            if name == role:
-                return weight
-        return 0.0
+            out.setdefault(name, weight)  # the first listing of a role counts
+        return out
+
+    def role_weight(self, role: str) -> float:
+        return self._role_map.get(role, 0.0)
 
 
 def quality(role: str, weight: float, settings: ExpertSettings) -> float:

@@ -49,7 +49,9 @@ class LinearRanker:
             raise RankerFileError("ranker scales must be positive")
 
     def score(self, x: Sequence[float]) -> float:
-        return math.fsum(w * (v - m) / s for w, v, m, s in zip(self.weights, x, self.mean, self.scale, strict=True))
+        return math.fsum(
+            w * (v - m) / s for w, v, m, s in zip(self.weights, x, self.mean, self.scale, strict=True)
+        )
 
     def contributions(self, x: Sequence[float]) -> dict[str, float]:
         """Each feature's part of the score: what lifted or lowered this person."""
