@@ -170,10 +170,10 @@ def test_cli_runs_the_protocol_and_a_second_run_embeds_nothing(tmp_path, shared_
 def test_cli_takes_several_sites_and_prints_their_mean(tmp_path, shared_data, cli):
     """A Posts.xml-only dump beside a full one: one row per site and system, and the mean of the sites."""
     dumps = [shared_data / "stackexchange_conlang_meta_2020", shared_data / "stackexchange_coffee_2015"]
-    args = ["--home", str(tmp_path / "home"), "experts", "--json"]
+    args = ["--home", str(tmp_path / "home"), "experts"]
     for dump in dumps:
         args += ["--stackexchange", str(dump)]
-    run = cli.invoke(app, args)
+    run = cli.invoke(app, [*args, "--json"])
     assert run.exit_code == 0, run.output
     out = json.loads(run.output)
     assert [s["dataset"] for s in out["sites"]] == [d.name for d in dumps]
@@ -186,7 +186,7 @@ def test_cli_takes_several_sites_and_prints_their_mean(tmp_path, shared_data, cl
             mean = sum(s["baselines"][name][measure] for s in out["sites"]) / 2
             assert out["mean"]["baselines"][name][measure] == pytest.approx(mean, abs=1e-4)
     assert out["mean"]["questions"] == 12 + 56
-    table = cli.invoke(app, [*args[:-1], "--formula"])
+    table = cli.invoke(app, [*args, "--formula"])
     assert table.exit_code == 0, table.output
     rows = [line.split() for line in table.output.splitlines() if line.startswith("  mean ")]
     assert [r[1] for r in rows] == ["experts", "popularity", "bm25_vote"]
