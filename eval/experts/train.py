@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         "shipped_held_out_mean": {
             m: round(float(np.mean([v[m] for v in outer[shipped].values()])), 4) for m in METRICS
         },
+        "shipped_held_out": {
+            site: {m: round(v, 4) for m, v in measures.items()} for site, measures in outer[shipped].items()
+        },
         "folds": [
             {
                 "site": f.site,
@@ -137,6 +140,17 @@ def main(argv: list[str] | None = None) -> int:
             for f in folds
         ],
         "mean": {n: {k: round(v, 4) for k, v in mean_of(folds, n).items()} for n in folds[0].systems},
+        "best_held_out_map_by_depth": {
+            str(d): round(
+                max(
+                    float(np.mean([v["map"] for v in outer[c].values()]))
+                    for c in configs
+                    if c.features.depth == d
+                ),
+                4,
+            )
+            for d in sorted({c.features.depth for c in configs})
+        },
         "ranker": str(args.out),
         "weights": dict(zip(final.features, (round(w, 4) for w in final.weights), strict=True)),
         "duration_s": round(time.perf_counter() - started, 1),
