@@ -10,10 +10,12 @@ import typer
 
 from connectors.base import ConnectorError
 from eval.answers.run import evaluate_answers, format_answers
-from eval.experts.report import format_experts
+from eval.experts.report import format_sites, sites_json
 from eval.experts.run import evaluate_experts
 from eval.retrieval.beir import BeirFormatError
 from eval.retrieval.run import evaluate_retrieval
+from index.experts.model import ExpertSettings
+from index.experts.ranker import RankerFileError, load_ranker
 from index.retrieval.hybrid import MODES
 from service.cli.common import JsonOption, fail, main_options, settings_of
 
@@ -91,7 +93,11 @@ def answers(
 def experts(
     ctx: typer.Context,
     stackexchange: Annotated[
-        Path, typer.Option("--stackexchange", help="a Stack Exchange dump folder (Posts.xml, Users.xml, ...)")
+        list[Path],
+        typer.Option(
+            "--stackexchange",
+            help="a Stack Exchange dump folder (Posts.xml, optionally Users.xml, ...); repeat for several sites",
+        ),
     ],
     whole_threads: Annotated[
         bool,
@@ -101,15 +107,35 @@ def experts(
             "figures were measured)",
         ),
     ] = False,
+    ranker: Annotated[
+        Path | None,
+        typer.Option("--ranker", help="score with this ranker.json instead of the shipped one"),
+    ] = None,
+    formula: Annotated[
+        bool, typer.Option("--formula", help="score with the hand-set formula instead of the fitted ranker")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Expert finding by the shared data's protocol: the ranker beside popularity and BM25 voting."""
+    """Expert finding by the shared data's protocol: the ranker beside popularity and BM25 voting, one row
+    per site and their mean."""
 
+    if formula and ranker is not None:
+        raise fail("--formula and --ranker exclude each other")
+    chosen = (
+        ExpertSettings(scorer="formula")
+        if formula
+        else ExpertSettings(ranker_path=str(ranker) if ranker else None)
+    )
     try:
-        result = evaluate_experts(settings_of(ctx), stackexchange, whole_threads=whole_threads)
-    except (ConnectorError, ValueError) as exc:
+        if ranker is not None:
+            load_ranker(ranker)  # a bad file fails before any indexing
+        results = [
+            evaluate_experts(settings_of(ctx), folder, whole_threads=whole_threads, expert_settings=chosen)
+            for folder in stackexchange
+        ]
+    except (ConnectorError, RankerFileError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else "\n".join(format_experts(result)))
+    typer.echo(json.dumps(sites_json(results), indent=2) if as_json else "\n".join(format_sites(results)))
 
 
 def main() -> None:

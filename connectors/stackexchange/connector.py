@@ -58,6 +58,8 @@ class StackExchangeConnector:
         when the whole dump was read without a problem, so a thread a broken file hid is fetched again."""
         since_at = parse_cursor_leniently(since, _log)
         dump = read_dump(self._folder)
+        for note in dump.notes:
+            _log.info("source %s: %s", self.name, note)
         for problem in dump.problems:
             yield problem_failure(self.name, dump.folder, problem)
         latest: datetime | None = None

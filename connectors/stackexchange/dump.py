@@ -106,6 +106,7 @@ class Dump:
     users: dict[int, User] = field(default_factory=dict)
     votes: list[Vote] = field(default_factory=list)
     problems: list[DumpProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # optional tables the folder does not have
     incomplete: set[str] = field(default_factory=set)
     has_users: bool = False
     has_comments: bool = False
@@ -124,10 +125,13 @@ class Dump:
 
     def score_at(self, post_id: int, current: int, before: datetime | None) -> int:
         """The post's score from the votes cast before `before`; a vote counts only when its whole day
-        (the dump keeps days) lies before the cutoff, so nothing after it leaks. Without Votes.xml or a
-        cutoff this is the dump's current Score."""
-        if before is None or not self.has_votes:
+        (the dump keeps days) lies before the cutoff, so nothing after it leaks. Without a cutoff this is
+        the dump's current Score; with one but without Votes.xml the score at the cutoff cannot be told,
+        so it is 0 (the current Score holds votes cast after the cutoff)."""
+        if before is None:
             return current
+        if not self.has_votes:
+            return 0
         score = 0
         for vote in self.votes_by_post.get(post_id, []):
             if vote.created_at + timedelta(days=1) <= before:
@@ -135,7 +139,8 @@ class Dump:
         return score
 
     def accepted_at(self, question: Question, before: datetime | None) -> int | None:
-        """The accepted answer's id as known at `before` (by the day of its acceptance vote)."""
+        """The accepted answer's id as known at `before` (by the day of its acceptance vote); None when
+        the acceptance cannot be dated (no Votes.xml), since it may have come after the cutoff."""
         accepted = question.accepted_answer_id
         if accepted is None or before is None:
             return accepted
@@ -143,7 +148,7 @@ class Dump:
         if answer is None or answer.created_at >= before:
             return None
         if not self.has_votes:
-            return accepted
+            return None
         for vote in self.votes_by_post.get(accepted, []):
             if vote.vote_type_id == VOTE_ACCEPTED and vote.created_at + timedelta(days=1) <= before:
                 return accepted
@@ -151,8 +156,9 @@ class Dump:
 
 
 def read_dump(folder: Path, *, votes: bool = True) -> Dump:
-    """Read a dump folder. Posts.xml is required (ConnectorError without it); a missing Users.xml or
-    Comments.xml, a bad row or a broken file becomes a DumpProblem and everything else is kept."""
+    """Read a dump folder. Posts.xml is required (ConnectorError without it). The other tables are
+    optional: a folder of Posts.xml alone is a whole dump whose people are known by user id (a note, not
+    a problem). A bad row or a broken file becomes a DumpProblem and everything else is kept."""
     if not folder.is_dir():
         raise ConnectorError(f"{folder}: not a folder")
     if not (folder / POSTS).is_file():
@@ -163,12 +169,12 @@ def read_dump(folder: Path, *, votes: bool = True) -> Dump:
         dump.has_users = True
         _keep(dump, USERS, _user, lambda u: dump.users.__setitem__(u.id, u))
     else:
-        dump.problems.append(DumpProblem(USERS, "missing: people keep their account ids, names unknown"))
+        dump.notes.append(f"no {USERS}: people are known by their user ids, names unknown")
     if (folder / COMMENTS).is_file():
         dump.has_comments = True
         _keep(dump, COMMENTS, _comment, lambda c: dump.comments.__setitem__(c.id, c))
     else:
-        dump.problems.append(DumpProblem(COMMENTS, "missing: threads are read without their comments"))
+        dump.notes.append(f"no {COMMENTS}: threads are read without their comments")
     if votes and (folder / VOTES).is_file():
         dump.has_votes = True
         _keep(dump, VOTES, _vote, dump.votes.append)

@@ -20,13 +20,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import ir_measures
+import numpy as np
 from ir_measures import AP as MAP
 from ir_measures import RR, P, nDCG
 
@@ -38,8 +39,10 @@ from connectors.stackexchange.dump import Dump, read_dump
 from eval.metrics import ranked_scores
 from eval.retrieval.run import percentile
 from index.acl import Principal
-from index.experts.finder import ExpertFinder
+from index.experts.finder import ExpertFinder, topic_of
 from index.experts.model import ExpertSettings
+from index.retrieval.hybrid import HybridRetriever
+from index.vectors.embedder import Embedder
 from ingest.report import RunReport
 from service.engine import Engine
 from service.settings import Settings
@@ -318,21 +321,54 @@ def asker_principal(q: TestQuestion) -> Principal:
     return Principal.of(q.asker) if q.asker else Principal.anonymous()
 
 
-def experts_latency(finder: ExpertFinder, questions: list[TestQuestion], now: datetime) -> dict[str, float]:
-    """Warm latency of the /experts path (rank, explain the top 10) per evaluation query."""
-    if not questions:
-        return {"p50": 0.0, "p95": 0.0}
-    finder.rank_experts(questions[0].text, asker_principal(questions[0]), now=now)
+class PrecomputedQueries:
+    """The real embedder with each evaluation query embedded ahead: timing a ranker with it measures
+    everything after the query embedding (retrieval, scoring, explanation)."""
+
+    def __init__(self, embedder: Embedder, texts: list[str]):
+        self._embedder = embedder
+        self.model_name, self.backend, self.dim = embedder.model_name, embedder.backend, embedder.dim
+        self._vectors = {t: embedder.embed_query(t) for t in texts}
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vector = self._vectors.get(text)
+        return vector if vector is not None else self._embedder.embed_query(text)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embedder.embed_passages(texts)
+
+
+def _timed(finder: ExpertFinder, questions: list[TestQuestion], now: datetime) -> list[float]:
+    finder.rank_experts(questions[0].text, asker_principal(questions[0]), now=now)  # warm
     took = []
     for q in questions:
         started = time.perf_counter()
         finder.rank_experts(q.text, asker_principal(q), k=10, now=now)
         took.append((time.perf_counter() - started) * 1000)
-    return {"p50": percentile(took, 50), "p95": percentile(took, 95)}
+    return took
+
+
+def experts_latency(finder: ExpertFinder, questions: list[TestQuestion], now: datetime) -> dict[str, float]:
+    """Warm latency of the /experts path (rank, explain the top 10) per evaluation query: whole, and
+    after the query embedding (the same path with the queries embedded ahead)."""
+    if not questions:
+        return {"p50": 0.0, "p95": 0.0, "after_embedding_p50": 0.0, "after_embedding_p95": 0.0}
+    whole = _timed(finder, questions, now)
+    r = finder.retriever
+    embedded = PrecomputedQueries(r.embedder, [topic_of(q.text) for q in questions])
+    ahead = HybridRetriever(r.store, r.snapshot, embedded, r.settings)
+    after = _timed(ExpertFinder(ahead, finder.settings, ranker=finder.ranker), questions, now)
+    return {
+        "p50": percentile(whole, 50),
+        "p95": percentile(whole, 95),
+        "after_embedding_p50": percentile(after, 50),
+        "after_embedding_p95": percentile(after, 95),
+    }
 
 
 def ablation(prepared: Prepared, base: ExpertSettings) -> dict[str, dict[str, float]]:
-    """Every ablation's scores on one prepared dump."""
+    """Every ablation's scores on one prepared dump (of the formula: the fitted ranker's parts are
+    chosen by `python -m eval.experts.train`)."""
     out = {}
     for name, variant in ablations(base).items():
         finder = ExpertFinder(prepared.engine.retriever, variant)
@@ -341,9 +377,10 @@ def ablation(prepared: Prepared, base: ExpertSettings) -> dict[str, dict[str, fl
 
 
 def ablations(base: ExpertSettings) -> dict[str, ExpertSettings]:
-    """What each component gives: the full model with one part taken out or swapped."""
+    """What each component of the formula gives: the full formula with one part taken out or swapped."""
+    base = replace(base, scorer="formula")
     return {
-        "full model": base,
+        "full formula": base,
         "Model 2 voting (no normalisation, no prior)": replace(base, normalise=False, prior_weight=0.0),
         "normalised voting, no prior": replace(base, prior_weight=0.0),
         "prior without recency": replace(base, long_term_share=1.0),

@@ -13,9 +13,12 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from connectors.base import Role
 from index.acl import Principal
+from index.experts.contribution_cache import visible_contribution_rows
+from index.experts.features import PersonStats, SiteStats, feature_vector, named
 from index.experts.model import (
     ActivityClock,
     ExpertSettings,
@@ -34,9 +37,9 @@ from index.experts.profile import (
     people_by_ids,
     people_of_user,
     person_topics,
-    visible_contributions,
 )
-from index.retrieval.hybrid import DocResult, HybridRetriever
+from index.experts.ranker import SHIPPED, LinearRanker, load_ranker
+from index.retrieval.hybrid import DocResult, HybridRetriever, SearchHit
 from index.store.documents import StoredDocument
 
 # "who knows about X", "who can help me with X", "is there anyone who knows X": the asking, not the topic.
@@ -110,6 +113,7 @@ class _Person:
     by_doc: dict[int, list[ContributionRow]] = field(default_factory=lambda: defaultdict(list))
     mass_by_doc: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     contributions: list[ContributionRow] = field(default_factory=list)
+    stats: PersonStats = field(default_factory=PersonStats)
 
 
 @dataclass
@@ -123,28 +127,52 @@ class Ranking:
     rel: dict[int, float]
     ranked: dict[int, DocResult]
     position: dict[int, int]  # document -> its rank in the retrieved list
+    features: dict[int, list[float]] = field(default_factory=dict)  # person -> the fitted ranker's inputs
 
-    def explain(self, finder: ExpertFinder, score: float, row: PersonRow, now: datetime) -> Expert:
-        return finder._explain(
-            self.query,
-            row,
-            score,
-            self.accumulators[row.id],
-            self.signals[row.id],
-            self.rel,
-            self.ranked,
-            self.position,
-            now,
+    def explain(self, finder: ExpertFinder, k: int, now: datetime) -> list[Expert]:
+        """The k best people, explained; their documents and snippets fetched in one go."""
+        top = self.people[:k]
+        docs = finder.store.documents_by_ids(
+            sorted({c.doc for _, row in top for c in self.accumulators[row.id].contributions})
         )
+        shown = {row.id: finder._shown(self.accumulators[row.id], self.rel, docs) for _, row in top}
+        wanted = sorted({d for ds in shown.values() for d in ds[1]}, key=lambda d: self.position[d])
+        hits = {h.doc_id: h for h in finder.retriever.hits([self.ranked[d] for d in wanted], self.query)}
+        return [
+            finder._explain(
+                row,
+                score,
+                self.accumulators[row.id],
+                self.signals[row.id],
+                shown[row.id],
+                docs,
+                hits,
+                self.position,
+                self.features.get(row.id),
+                now,
+            )
+            for score, row in top
+        ]
 
 
 class ExpertFinder:
     """Ranks people for a question through the one retrieval path, within the asker's ACL."""
 
-    def __init__(self, retriever: HybridRetriever, settings: ExpertSettings | None = None):
+    def __init__(
+        self,
+        retriever: HybridRetriever,
+        settings: ExpertSettings | None = None,
+        ranker: LinearRanker | None = None,
+    ):
+        """`ranker` overrides the file of `settings.ranker_path` (the shipped ranker.json by default)."""
         self.retriever = retriever
         self.store = retriever.store
-        self.settings = settings or ExpertSettings()
+        settings = settings or ExpertSettings()
+        self.ranker: LinearRanker | None = None
+        if settings.scorer == "learned":
+            path = Path(settings.ranker_path) if settings.ranker_path else SHIPPED
+            self.ranker = ranker or load_ranker(path)
+        self.settings = settings.resolve(dict(self.ranker.settings) if self.ranker else None)
 
     def rank_experts(
         self,
@@ -157,7 +185,7 @@ class ExpertFinder:
         """The k people who best know what `query` asks about, best first, ties broken by person id."""
         now = now or datetime.now(UTC)
         ranking = self.rank_people(query, principal, filters, now)
-        return [ranking.explain(self, score, row, now) for score, row in ranking.people[:k]]
+        return ranking.explain(self, k, now)
 
     def rank_people(
         self,
@@ -167,29 +195,56 @@ class ExpertFinder:
         now: datetime | None = None,
     ) -> Ranking:
         """Every admitted person with visible evidence, scored, best first; explained on demand."""
-        filters = filters or ExpertFilters()
-        now = now or datetime.now(UTC)
-        s = self.settings
         if not query.strip():
             return Ranking(query, [], {}, {}, {}, {}, {})
         query = topic_of(query)
-        ranked = self.retriever.rank(query, principal, mode=s.retrieval_mode, depth=s.depth)
+        s = self.settings
+        ranked = self.retriever.rank(query, principal, mode=s.retrieval_mode, depth=s.documents)
+        return self.rank_retrieved(query, ranked, principal, filters, now)
+
+    def rank_retrieved(
+        self,
+        query: str,
+        ranked: Sequence[DocResult],
+        principal: Principal,
+        filters: ExpertFilters | None = None,
+        now: datetime | None = None,
+    ) -> Ranking:
+        """`rank_people` on documents already retrieved for `query` (best first) by this principal."""
+        filters = filters or ExpertFilters()
+        now = now or datetime.now(UTC)
+        s = self.settings
         rel = dict(zip((r.doc for r in ranked), relevance_weights([r.score for r in ranked], s), strict=True))
-        people, signals = self._signals(principal, rel, now)
+        position = {r.doc: i for i, r in enumerate(ranked)}
+        people, signals, clock = self._signals(principal, rel, now)
         rows = people_by_ids(self.store.db, signals)
         excluded = people_of_user(self.store.db, principal.user)
         for pid, row in rows.items():
             if not row.active:  # only listed on request (include_inactive)
                 signals[pid] = replace(signals[pid], departed=True)
-        scored = [
-            (sig.score(s), rows[pid])
+        site = SiteStats.of({pid: p.stats for pid, p in people.items()})
+        features = {
+            pid: feature_vector(
+                people[pid].stats,
+                site,
+                rel,
+                position,
+                clock.share_after(people[pid].stats.last_at),
+                sig.departed,
+            )
             for pid, sig in signals.items()
-            if pid in rows and pid not in excluded and _admitted(rows[pid], filters)
+        }
+        admitted = [
+            pid for pid in signals if pid in rows and pid not in excluded and _admitted(rows[pid], filters)
         ]
+        if self.ranker is not None:
+            ranker = self.ranker
+            scored = [(math.exp(ranker.score(features[pid])), rows[pid]) for pid in admitted]
+        else:
+            scored = [(signals[pid].score(s), rows[pid]) for pid in admitted]
         scored = [(score, row) for score, row in scored if score > 0.0]
         scored.sort(key=lambda sr: (-sr[0], sr[1].person_id))
-        position = {r.doc: i for i, r in enumerate(ranked)}
-        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position)
+        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position, features)
 
     def profile(
         self, person_id: str, principal: Principal, now: datetime | None = None
@@ -201,10 +256,10 @@ class ExpertFinder:
 
     def _signals(
         self, principal: Principal, rel: dict[int, float], now: datetime
-    ) -> tuple[dict[int, _Person], dict[int, PersonSignals]]:
+    ) -> tuple[dict[int, _Person], dict[int, PersonSignals], ActivityClock]:
         """Per person: evidence on the retrieved documents, activity, and shares of the visible activity."""
         s = self.settings
-        contributions = visible_contributions(self.store.db, principal)
+        contributions = visible_contribution_rows(self.store, principal)
         clock = ActivityClock([c.at for c in contributions])
         people: dict[int, _Person] = defaultdict(_Person)
         for c in contributions:
@@ -212,12 +267,15 @@ class ExpertFinder:
             if mass <= 0.0:
                 continue
             p = people[c.person]
+            recency = clock.recency(c.at, s)
             p.activity.append(mass)
-            p.recent.append(mass * clock.recency(c.at, s))
+            p.recent.append(mass * recency)
+            p.stats.add(c.role, mass, recency, c.weight, c.at)
             if c.doc in rel:
                 p.evidence.append(rel[c.doc] * mass)
                 p.by_doc[c.doc].append(c)
                 p.mass_by_doc[c.doc].append(mass)
+                p.stats.add_evidence(c.doc, c.role, mass)
             p.contributions.append(c)
         # math.fsum: exact sums, so the order rows come back in never changes a score
         total_activity = math.fsum(v for p in people.values() for v in p.activity) or 1.0
@@ -232,30 +290,34 @@ class ExpertFinder:
             for pid, p in people.items()
             if p.evidence
         }
-        return people, signals
+        return people, signals, clock
 
     # --- explanation ----------------------------------------------------------------------------
 
+    def _shown(
+        self, person: _Person, rel: dict[int, float], docs: dict[int, StoredDocument]
+    ) -> tuple[dict[int, float], list[int], list[int]]:
+        """The person's retrieved documents scored, all of them in order, and those shown as evidence."""
+        doc_scores = {d: rel[d] * math.fsum(masses) for d, masses in person.mass_by_doc.items()}
+        # the evidence: the person's strongest retrieved documents, ties broken by document id
+        order = sorted(doc_scores, key=lambda d: (-doc_scores[d], docs[d].doc_id if d in docs else ""))
+        return doc_scores, [d for d in order if d in docs][: self.settings.evidence_per_person], order
+
     def _explain(
         self,
-        query: str,
         row: PersonRow,
         score: float,
         person: _Person,
         signals: PersonSignals,
-        rel: dict[int, float],
-        ranked: dict[int, DocResult],
+        shown_docs: tuple[dict[int, float], list[int], list[int]],
+        docs: dict[int, StoredDocument],
+        hits: dict[str, SearchHit],
         position: dict[int, int],
+        features: list[float] | None,
         now: datetime,
     ) -> Expert:
         s = self.settings
-        doc_scores = {d: rel[d] * math.fsum(masses) for d, masses in person.mass_by_doc.items()}
-        all_docs = sorted({c.doc for c in person.contributions})
-        docs = self.store.documents_by_ids(all_docs)
-        # the evidence: the person's strongest retrieved documents, ties broken by document id
-        order = sorted(doc_scores, key=lambda d: (-doc_scores[d], docs[d].doc_id if d in docs else ""))
-        shown = [d for d in order if d in docs][: s.evidence_per_person]
-        hits = {h.doc_id: h for h in self.retriever.hits([ranked[d] for d in shown], query)}
+        doc_scores, shown, order = shown_docs
         evidence = []
         for d in shown:
             doc = docs[d]
@@ -295,6 +357,7 @@ class ExpertFinder:
                 "topical": round(signals.topical(s), 8),
                 "prior": round(signals.prior(s), 8),
                 "documents": float(len(doc_scores)),
+                **({f: round(v, 6) for f, v in named(features).items()} if features is not None else {}),
             },
         )
 

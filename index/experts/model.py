@@ -20,8 +20,9 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 
 from connectors.base import Role
 
@@ -49,23 +50,31 @@ QUALITY_UNITS: dict[str, float] = {
 
 RETRIEVAL_MODES = ("hybrid", "bm25", "dense")
 RELEVANCE = ("rank", "score")
+# "learned": the fitted ranker of ranker.json over index/experts/features.py; "formula": P x T ** lambda.
+SCORERS = ("learned", "formula")
+# What the knobs left unset mean for the formula; the learned ranker's file sets its own.
+FORMULA_DEFAULTS: dict[str, float] = {"depth": 100, "rank_k": 30.0, "activity_half_life_share": 0.1}
 
 
 @dataclass(frozen=True)
 class ExpertSettings:
     """Knobs of the expert ranker. The defaults are the ones `whoknows eval experts` reports; none is
-    tuned per dataset (eval/EXPERTS.md)."""
+    tuned per dataset (eval/EXPERTS.md). Depth, rank_k and activity_half_life_share left unset (None)
+    are the fitted ranker's (its file records what it was trained with) or FORMULA_DEFAULTS; `resolve`
+    fills them in."""
 
-    depth: int = 100  # documents retrieved per question
+    scorer: str = "learned"
+    ranker_path: str | None = None  # a ranker.json other than the shipped one
+    depth: int | None = None  # documents retrieved per question
     retrieval_mode: str = "hybrid"
     relevance: str = "rank"  # how retrieved documents are weighted: "rank" or "score" (relevance_weights)
-    rank_k: float = 30.0  # flatness of the rank weights of retrieved documents (as in RRF)
+    rank_k: float | None = None  # flatness of the rank weights of retrieved documents (as in RRF)
     score_power: float = 1.0  # with relevance "score": below 1 flattens the scaled scores
     role_weights: tuple[tuple[str, float], ...] = DEFAULT_ROLE_WEIGHTS
     quality_weight: float = 0.0  # 1 + this x log(1 + votes or kB): no gain measured, off (EXPERTS.md)
     quality_floor: float = 0.25
     evidence_half_life_days: float = 730.0  # knowledge goes stale slowly
-    activity_half_life_share: float = 0.1  # the prior halves every 10% of the visible activity
+    activity_half_life_share: float | None = None  # the prior halves every this share of the activity
     long_term_share: float = 0.15  # m: the all-time share of the prior
     smoothing: float = 3.0  # mu, in contribution units: one lucky answer does not make an expert
     topic_weight: float = 2.0  # lambda: topical focus counts more than the prior
@@ -78,8 +87,11 @@ class ExpertSettings:
     def __post_init__(self) -> None:
         if self.retrieval_mode not in RETRIEVAL_MODES:
             raise ValueError(f"unknown retrieval mode {self.retrieval_mode!r} (one of {RETRIEVAL_MODES})")
-        if self.depth < 1 or self.evidence_half_life_days <= 0 or self.activity_half_life_share <= 0:
-            raise ValueError("depth and half-lives must be positive")
+        if self.scorer not in SCORERS:
+            raise ValueError(f"unknown scorer {self.scorer!r} (one of {SCORERS})")
+        positive = (self.depth, self.rank_k, self.activity_half_life_share, self.evidence_half_life_days)
+        if any(v is not None and v <= 0 for v in positive):
+            raise ValueError("depth, rank_k and half-lives must be positive")
         if self.relevance not in RELEVANCE:
             raise ValueError(f"unknown relevance {self.relevance!r} (one of {RELEVANCE})")
         if not 0.0 <= self.long_term_share <= 1.0:
@@ -87,11 +99,37 @@ class ExpertSettings:
         if self.smoothing < 0 or self.topic_weight < 0:
             raise ValueError("smoothing and topic_weight must not be negative")
 
-    def role_weight(self, role: str) -> float:
+    def resolve(self, learned: dict[str, float] | None = None) -> ExpertSettings:
+        """These settings with the unset knobs filled: from the learned ranker's `settings`, else the formula's."""
+        base = {**FORMULA_DEFAULTS, **(learned or {})} if self.scorer == "learned" else FORMULA_DEFAULTS
+        return replace(
+            self,
+            depth=self.depth or int(base["depth"]),
+            rank_k=self.rank_k or float(base["rank_k"]),
+            activity_half_life_share=self.activity_half_life_share or float(base["activity_half_life_share"]),
+        )
+
+    @property
+    def documents(self) -> int:
+        return self.depth or int(FORMULA_DEFAULTS["depth"])
+
+    @property
+    def k(self) -> float:
+        return self.rank_k or FORMULA_DEFAULTS["rank_k"]
+
+    @property
+    def half_life_share(self) -> float:
+        return self.activity_half_life_share or FORMULA_DEFAULTS["activity_half_life_share"]
+
+    @cached_property
+    def _role_map(self) -> dict[str, float]:
+        out: dict[str, float] = {}
         for name, weight in self.role_weights:
-            if name == role:
-                return weight
-        return 0.0
+            out.setdefault(name, weight)  # the first listing of a role counts
+        return out
+
+    def role_weight(self, role: str) -> float:
+        return self._role_map.get(role, 0.0)
 
 
 def quality(role: str, weight: float, settings: ExpertSettings) -> float:
@@ -146,7 +184,7 @@ class ActivityClock:
         return newer / self._total
 
     def recency(self, at: datetime | None, settings: ExpertSettings) -> float:
-        return float(0.5 ** (self.share_after(at) / settings.activity_half_life_share))
+        return float(0.5 ** (self.share_after(at) / settings.half_life_share))
 
 
 @dataclass(frozen=True)
@@ -183,7 +221,8 @@ def relevance_weights(scores: Sequence[float], settings: ExpertSettings) -> list
     scaled over the retrieved list, so its fusion's scale does not matter, only the shape.
     """
     if settings.relevance == "rank" or not scores:
-        return [(settings.rank_k + 1.0) / (settings.rank_k + i + 1.0) for i in range(len(scores))]
+        k = settings.k
+        return [(k + 1.0) / (k + i + 1.0) for i in range(len(scores))]
     top, bottom = max(scores), min(scores)
     if top - bottom <= 0.0:
         return [1.0] * len(scores)

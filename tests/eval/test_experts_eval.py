@@ -142,7 +142,7 @@ def test_cli_runs_the_protocol_and_a_second_run_embeds_nothing(tmp_path, shared_
     args = ["--home", str(home), "experts", "--stackexchange", str(dump), "--json"]
     first = cli.invoke(app, args)
     assert first.exit_code == 0, first.output
-    out = json.loads(first.output)
+    [out] = json.loads(first.output)["sites"]
     assert {"dataset", "questions", "candidates", "map", "mrr", "p@1", "ndcg@10", "baselines"} <= set(out)
     assert set(out["baselines"]) == {"popularity", "bm25_vote"}
     assert (out["dataset"], out["split"], out["questions"], out["candidates"]) == (
@@ -152,10 +152,11 @@ def test_cli_runs_the_protocol_and_a_second_run_embeds_nothing(tmp_path, shared_
         33,
     )
     assert out["ingest"]["chunks_embedded"] > 0 and out["latency_ms"]["p50"] > 0
+    assert 0 < out["latency_ms"]["after_embedding_p50"] <= out["latency_ms"]["p95"]
     assert dataset_home(home, dump, False).is_dir()
     second = cli.invoke(app, args)
     assert second.exit_code == 0, second.output
-    again = json.loads(second.output)
+    [again] = json.loads(second.output)["sites"]
     assert again["ingest"]["chunks_embedded"] == 0 and again["ingest"]["documents_added"] == 0
     assert {k: again[k] for k in ("map", "mrr", "p@1", "ndcg@10")} == {
         k: out[k] for k in ("map", "mrr", "p@1", "ndcg@10")
@@ -164,6 +165,33 @@ def test_cli_runs_the_protocol_and_a_second_run_embeds_nothing(tmp_path, shared_
     assert text.exit_code == 0 and "popularity" in text.output and "bm25_vote" in text.output
     missing = cli.invoke(app, ["--home", str(home), "experts", "--stackexchange", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "not a folder" in missing.output
+
+
+def test_cli_takes_several_sites_and_prints_their_mean(tmp_path, shared_data, cli):
+    """A Posts.xml-only dump beside a full one: one row per site and system, and the mean of the sites."""
+    dumps = [shared_data / "stackexchange_conlang_meta_2020", shared_data / "stackexchange_coffee_2015"]
+    args = ["--home", str(tmp_path / "home"), "experts"]
+    for dump in dumps:
+        args += ["--stackexchange", str(dump)]
+    run = cli.invoke(app, [*args, "--json"])
+    assert run.exit_code == 0, run.output
+    out = json.loads(run.output)
+    assert [s["dataset"] for s in out["sites"]] == [d.name for d in dumps]
+    coffee = out["sites"][1]
+    assert (coffee["split"], coffee["questions"], coffee["candidates"]) == ("2015-02-11", 56, 51)
+    for measure in ("map", "mrr", "p@1", "ndcg@10"):
+        mean = sum(s[measure] for s in out["sites"]) / 2
+        assert out["mean"][measure] == pytest.approx(mean, abs=1e-4)
+        for name in ("popularity", "bm25_vote"):
+            mean = sum(s["baselines"][name][measure] for s in out["sites"]) / 2
+            assert out["mean"]["baselines"][name][measure] == pytest.approx(mean, abs=1e-4)
+    assert out["mean"]["questions"] == 12 + 56
+    table = cli.invoke(app, [*args, "--formula"])
+    assert table.exit_code == 0, table.output
+    rows = [line.split() for line in table.output.splitlines() if line.startswith("  mean ")]
+    assert [r[1] for r in rows] == ["experts", "popularity", "bm25_vote"]
+    wrong = cli.invoke(app, [*args, "--ranker", str(tmp_path / "none.json")])
+    assert wrong.exit_code == 2 and "cannot read the ranker" in wrong.output
 
 
 @pytest.mark.slow

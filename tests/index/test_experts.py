@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import asdict, replace
@@ -9,11 +10,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from index.snapshot.store import SnapshotStore
 
 from connectors.base import Acl, DirectoryPerson, Role, SourceDocument
 from index.acl import Principal, can_see
+from index.experts.features import FEATURES, PersonStats, SiteStats, feature_vector, named
 from index.experts.finder import ExpertFilters, ExpertFinder, primary_role
 from index.experts.model import ActivityClock, ExpertSettings, PersonSignals, quality, relevance_weights
+from index.experts.ranker import RankerFileError, load_ranker, ranker_from_dict
+from ingest.pipeline import IngestPipeline
+from ingest.vector_cache import VectorCache
+from tests.helpers import ListConnector, source_config
 from tests.index.expert_corpus import NOW, HashEmbedder, build_store, thread
 
 A, AA, C, Q = Role.ANSWERER, Role.ACCEPTED_ANSWERER, Role.COMMENTER, Role.ASKER
@@ -68,6 +75,60 @@ def test_settings_refuse_nonsense():
         ExpertSettings(retrieval_mode="magic")
     with pytest.raises(ValueError):
         ExpertSettings(long_term_share=1.5)
+    with pytest.raises(ValueError):
+        ExpertSettings(scorer="oracle")
+    with pytest.raises(ValueError):
+        ExpertSettings(depth=0)
+
+
+def test_unset_knobs_come_from_the_ranker_file_or_the_formula():
+    shipped = load_ranker()
+    learned = ExpertSettings().resolve(dict(shipped.settings))
+    assert learned.depth == int(shipped.settings["depth"]) and learned.rank_k == shipped.settings["rank_k"]
+    assert ExpertSettings(depth=7).resolve(dict(shipped.settings)).depth == 7  # what is set stays
+    formula = ExpertSettings(scorer="formula").resolve(dict(shipped.settings))
+    assert (formula.depth, formula.rank_k, formula.activity_half_life_share) == (100, 30.0, 0.1)
+
+
+def test_ranker_file_round_trips_and_bad_files_are_refused(tmp_path):
+    shipped = load_ranker()
+    assert shipped.features == FEATURES and shipped.trained.get("command") == "python -m eval.experts.train"
+    path = tmp_path / "ranker.json"
+    shipped.save(path)
+    again = load_ranker(path)
+    x = [float(i) for i in range(len(FEATURES))]
+    assert again.score(x) == pytest.approx(shipped.score(x), abs=1e-5)
+    assert sum(again.contributions(x).values()) == pytest.approx(again.score(x))
+    data = json.loads(path.read_text())
+    for broken in (
+        {**data, "format": "pickle"},
+        {**data, "features": data["features"][::-1]},
+        {**data, "weights": data["weights"][:-1]},
+        {**data, "scale": [0.0] * len(FEATURES)},
+        {k: v for k, v in data.items() if k != "mean"},
+    ):
+        with pytest.raises(RankerFileError):
+            ranker_from_dict(broken)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(RankerFileError):
+        load_ranker(tmp_path / "bad.json")
+
+
+def test_answer_only_features_are_neutral_for_people_without_answers():
+    site = SiteStats(recent=10.0, total=10.0, accept_rate=0.4, mean_answer_votes=1.2)
+    author = PersonStats()
+    author.add("author", 1.0, 1.0, 2000.0, NOW)
+    author.add_evidence(1, "author", 1.0)
+    answerer = PersonStats()
+    answerer.add("answerer", 1.0, 1.0, 9.0, NOW)
+    answerer.add("accepted_answerer", 0.5, 1.0, 9.0, NOW)
+    answerer.add_evidence(1, "answerer", 1.0)
+    rel, position = {1: 1.0}, {1: 0}
+    a = named(feature_vector(author, site, rel, position, 0.0, departed=False))
+    b = named(feature_vector(answerer, site, rel, position, 0.0, departed=False))
+    assert a["accepted"] == 0.0 and a["answer_votes"] == 0.0  # no answers: neither helped nor hurt
+    assert b["accepted"] > 0.0 and b["answer_votes"] > 0.0
+    assert a["vote"] == b["vote"] and a["work_share"] == b["work_share"] == 1.0  # writing is work too
 
 
 # --- ranking through a real store (hashed embedder) ------------------------------------------------
@@ -114,13 +175,18 @@ def test_focused_specialist_beats_prolific_generalist_while_model2_does_not(tmp_
         thread("k5", "Kafka topics", KAFKA + " Topics.", [("max", A)], tags=["kafka"]),
         *_filler(25, "max"),
     ]
-    f = finder(tmp_path, docs, depth=5)
+    f = finder(tmp_path, docs, depth=5, scorer="formula")
     query = "kafka consumer lag partitions"
     assert ids(f.rank_experts(query, Principal(), now=NOW)) == ["zoe", "max"]
     model2 = ExpertFinder(f.retriever, replace(f.settings, normalise=False, prior_weight=0.0))
     assert ids(model2.rank_experts(query, Principal(), now=NOW)) == ["max", "zoe"]
     for e in f.rank_experts(query, Principal(), now=NOW):
         assert e.score == pytest.approx(e.signals["prior"] * e.signals["topical"] ** 2, rel=1e-5)
+    learned = ExpertFinder(f.retriever, ExpertSettings(depth=5))
+    assert learned.ranker is not None
+    for e in learned.rank_experts(query, Principal(), now=NOW):
+        x = [e.signals[name] for name in FEATURES]
+        assert e.score == pytest.approx(math.exp(learned.ranker.score(x)), rel=1e-4)
 
 
 def test_recent_activity_lifts_the_prior(tmp_path):
@@ -382,3 +448,32 @@ def test_departed_people_are_ranked_by_their_body_of_work(tmp_path):
     assert dmitri.mentor.active is False
     mass_dmitri, mass_chloe = 4 * 0.5 ** (400 / 730), 7 * 0.5 ** (2 / 730)
     assert dmitri.signals["prior"] == pytest.approx(mass_dmitri / (mass_dmitri + mass_chloe), rel=1e-5)
+
+
+def test_cached_contributions_follow_every_change_of_the_store(tmp_path):
+    """The contribution cache is refreshed by new documents, re-recorded votes and changed ACLs; who
+    may see what is asked of the store on every question."""
+    home = tmp_path / "store"
+    docs = [thread("k1", "Kafka consumer lag", KAFKA, [("zoe", A, 1.0)])]
+    f = ExpertFinder(build_store(home, HashEmbedder(), docs), ExpertSettings())
+    q = "kafka consumer lag"
+    assert ids(f.rank_experts(q, Principal(), now=NOW)) == ["zoe"]
+    pipeline = IngestPipeline(
+        f.store, SnapshotStore(home), f.retriever.embedder, VectorCache(home / "cache.sqlite", 64)
+    )
+
+    def publish(documents: list[SourceDocument]) -> None:
+        report = pipeline.run([(source_config("forum"), ListConnector("forum", documents))])
+        assert report.status == "ok", report.as_dict()
+
+    added = [*docs, thread("k2", "Kafka lag again", KAFKA, [("max", A, 1.0)])]
+    publish(added)
+    assert sorted(ids(f.rank_experts(q, Principal(), now=NOW))) == ["max", "zoe"]
+    voted = [added[0], thread("k2", "Kafka lag again", KAFKA, [("max", A, 7.0)])]
+    publish(voted)
+    rows = f.store.db.execute("SELECT weight FROM contributions WHERE account = 'max'").fetchall()
+    assert rows == [(7.0,)]
+    hidden = [voted[0], voted[1].model_copy(update={"acl": Acl(groups=frozenset({"hr"}))})]
+    publish(hidden)
+    assert ids(f.rank_experts(q, Principal(), now=NOW)) == ["zoe"]  # the ACL change holds at once
+    assert sorted(ids(f.rank_experts(q, Principal.of("hana", ["hr"]), now=NOW))) == ["max", "zoe"]
