@@ -22,10 +22,14 @@ from service.api.admin import router as admin_router
 from service.api.ask import router as ask_router
 from service.api.chat import OPENAI_PREFIX, openai_error
 from service.api.chat import router as chat_router
+from service.api.curation import router as curation_router
 from service.api.documents import router as documents_router
 from service.api.experts import router as experts_router
+from service.api.feedback import router as feedback_router
+from service.api.mentoring import router as mentoring_router
 from service.api.ops import router as ops_router
 from service.api.passages import router as passages_router
+from service.api.profiles import router as profiles_router
 from service.api.search import router as search_router
 from service.deps import asker_of_app
 from service.engine import Engine
@@ -75,10 +79,15 @@ def _include_api(app: FastAPI) -> None:
     app.include_router(search_router, dependencies=guarded("search"))
     app.include_router(passages_router, dependencies=guarded("search"))
     app.include_router(documents_router, dependencies=guarded("search"))
+    app.include_router(feedback_router, dependencies=guarded("experts"))  # before /experts' own routes
     app.include_router(experts_router, dependencies=guarded("experts"))
+    # People's own profiles: the `experts` scope, then the person or an admin (api/self_service.py)
+    app.include_router(profiles_router, dependencies=guarded("experts"))
+    app.include_router(mentoring_router, dependencies=guarded("experts"))
     app.include_router(ask_router, dependencies=guarded("ask"))
     app.include_router(chat_router, dependencies=guarded("ask"))
     app.include_router(admin_router, dependencies=guarded("admin"))
+    app.include_router(curation_router, dependencies=guarded("admin"))
 
 
 @asynccontextmanager

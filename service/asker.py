@@ -26,10 +26,10 @@ from index.answers.grounding import (
     source_citations,
 )
 from index.answers.prompt import StreamingCitationFilter, build_messages
-from index.experts.finder import Expert, ExpertFinder
-from index.experts.model import ExpertSettings
+from index.experts.finder import Expert
 from index.retrieval.hybrid import HybridRetriever
 from service.engine import Engine
+from service.finder import corrected_finder
 from service.llm import ChatClient, LLMConfig, LLMUnavailable
 from service.settings import Settings
 
@@ -49,7 +49,7 @@ def _ref(found: Expert) -> ExpertRef:
 
 def expert_finder(engine: Engine) -> ColleagueLookup:
     """The colleagues suggested with an answer: the expert ranker, within the asker's ACL."""
-    ranker = ExpertFinder(engine.retriever, ExpertSettings())
+    ranker = corrected_finder(engine)
 
     def find(question: str, principal: Principal, k: int) -> list[ExpertRef]:
         return [_ref(found) for found in ranker.rank_experts(question, principal, k=k)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The process environment every WhoKnows program runs with (set where unset). The model ships in a
@@ -93,6 +94,21 @@ class Settings(BaseSettings):
     )
     # `whoknows mcp` (stdio): the API token the assistant acts with; unset means anonymous
     mcp_token: SecretStr | None = None
+    # Mentoring requests and their answers are POSTed here as JSON (service/notify.py), signed with
+    # HMAC-SHA256 of the body when a secret is set; unset, requests are only recorded.
+    mentoring_webhook_url: str | None = None
+    mentoring_webhook_secret: SecretStr | None = None
+    mentoring_webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("mentoring_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host")
+        return value.strip()
 
     @property
     def db_path(self) -> Path:

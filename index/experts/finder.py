@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 from connectors.base import Role
 from index.acl import Principal
 from index.experts.contribution_cache import visible_contribution_rows
+from index.experts.corrections import CorrectionNote, Corrections, RankedPeople
 from index.experts.features import PersonStats, SiteStats, feature_vector, named
 from index.experts.model import (
     ActivityClock,
@@ -66,7 +67,7 @@ class ExpertFilters:
     """Who may be listed. The asker never is; inactive (departed) people only on request."""
 
     include_inactive: bool = False
-    mentors_only: bool = False  # opted in as a mentor, active, with capacity left
+    mentors_only: bool = False  # opted in as a mentor and active (busy ones too: ranked after, never hidden)
     team: str | None = None
 
 
@@ -101,6 +102,7 @@ class Expert:
     last_active: str | None
     mentor: Mentor
     signals: dict[str, float] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)  # what people's corrections did (corrections.py)
 
 
 @dataclass
@@ -128,6 +130,7 @@ class Ranking:
     ranked: dict[int, DocResult]
     position: dict[int, int]  # document -> its rank in the retrieved list
     features: dict[int, list[float]] = field(default_factory=dict)  # person -> the fitted ranker's inputs
+    notes: dict[int, CorrectionNote] = field(default_factory=dict)  # person -> what the corrections did
 
     def explain(self, finder: ExpertFinder, k: int, now: datetime) -> list[Expert]:
         """The k best people, explained; their documents and snippets fetched in one go."""
@@ -150,6 +153,7 @@ class Ranking:
                 self.position,
                 self.features.get(row.id),
                 now,
+                self.notes.get(row.id),
             )
             for score, row in top
         ]
@@ -163,10 +167,13 @@ class ExpertFinder:
         retriever: HybridRetriever,
         settings: ExpertSettings | None = None,
         ranker: LinearRanker | None = None,
+        corrections: Corrections | None = None,
     ):
-        """`ranker` overrides the file of `settings.ranker_path` (the shipped ranker.json by default)."""
+        """`ranker` overrides the file of `settings.ranker_path` (the shipped ranker.json by default);
+        `corrections` (people's own, from the state store) are applied after its score when given."""
         self.retriever = retriever
         self.store = retriever.store
+        self.corrections = corrections
         settings = settings or ExpertSettings()
         self.ranker: LinearRanker | None = None
         if settings.scorer == "learned":
@@ -218,6 +225,8 @@ class ExpertFinder:
         position = {r.doc: i for i, r in enumerate(ranked)}
         people, signals, clock = self._signals(principal, rel, now)
         rows = people_by_ids(self.store.db, signals)
+        if self.corrections is not None:
+            rows = self.corrections.overlay(rows)  # the person's mentoring choices before any filter
         excluded = people_of_user(self.store.db, principal.user)
         for pid, row in rows.items():
             if not row.active:  # only listed on request (include_inactive)
@@ -244,13 +253,42 @@ class ExpertFinder:
             scored = [(signals[pid].score(s), rows[pid]) for pid in admitted]
         scored = [(score, row) for score, row in scored if score > 0.0]
         scored.sort(key=lambda sr: (-sr[0], sr[1].person_id))
-        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position, features)
+        ranking = Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position, features)
+        if self.corrections is None:
+            return ranking
+        return self._corrected(
+            ranking, ranked, lambda row: row.id not in excluded and _admitted(row, filters)
+        )
+
+    def _corrected(
+        self, ranking: Ranking, ranked: Sequence[DocResult], admit: Callable[[PersonRow], bool]
+    ) -> Ranking:
+        """The ranking after people's corrections, a step of its own after the score (corrections.py)."""
+        assert self.corrections is not None
+        given = RankedPeople(
+            ranking.query,
+            ranking.people,
+            ranked,
+            ranking.rel,
+            set(ranking.accumulators),
+            admit,
+            self.settings.related_depth,
+        )
+        out = self.corrections.apply(self.store.db, given)
+        signals = dict(ranking.signals)
+        for _, row in out.people:  # someone named by an admin or by the question may have no evidence
+            signals.setdefault(row.id, PersonSignals(0.0, 0.0, 0.0, 0.0))
+        return replace(ranking, people=out.people, signals=signals, notes=out.notes)
 
     def profile(
         self, person_id: str, principal: Principal, now: datetime | None = None
     ) -> PersonProfile | None:
-        """A person's profile within the viewer's ACL (None: no such person for this viewer)."""
-        return build_profile(self.store, person_id, principal, now or datetime.now(UTC), self.settings)
+        """A person's profile within the viewer's ACL (None: no such person for this viewer), as the
+        person corrected it when corrections are given."""
+        found = build_profile(self.store, person_id, principal, now or datetime.now(UTC), self.settings)
+        if found is None or self.corrections is None:
+            return found
+        return self.corrections.correct_profile(self.store.db, found, principal)
 
     # --- scoring --------------------------------------------------------------------------------
 
@@ -315,6 +353,7 @@ class ExpertFinder:
         position: dict[int, int],
         features: list[float] | None,
         now: datetime,
+        note: CorrectionNote | None = None,
     ) -> Expert:
         s = self.settings
         doc_scores, shown, order = shown_docs
@@ -340,15 +379,18 @@ class ExpertFinder:
             )
         topics = person_topics(person.contributions, docs, now, s, s.topics_per_person)
         dated_all = [c.at for c in person.contributions if c.at is not None]
+        why = why_line(person.by_doc, docs, [d for d in order if position[d] < s.related_depth] or order[:1])
+        if note is not None and not order:  # added by the corrections: no visible evidence
+            why = (
+                f"named expert for {', '.join(note.named_for)}" if note.named_for else "the person you named"
+            )
         return Expert(
             person_id=row.person_id,
             name=row.name,
             team=row.team,
             title=row.title,
             score=round(score, 8),
-            why=why_line(
-                person.by_doc, docs, [d for d in order if position[d] < s.related_depth] or order[:1]
-            ),
+            why=why,
             evidence=evidence,
             topics=[t for t, _ in topics],
             last_active=iso_at(max(dated_all)) if dated_all else None,
@@ -358,14 +400,16 @@ class ExpertFinder:
                 "prior": round(signals.prior(s), 8),
                 "documents": float(len(doc_scores)),
                 **({f: round(v, 6) for f, v in named(features).items()} if features is not None else {}),
+                **(note.signals() if note is not None else {}),
             },
+            labels=note.labels() if note is not None else [],
         )
 
 
 def _admitted(row: PersonRow, filters: ExpertFilters) -> bool:
     if not row.active and not filters.include_inactive:
         return False
-    if filters.mentors_only and not mentor_of(row).available:
+    if filters.mentors_only and not (row.mentor_opt_in and row.active):
         return False
     return not (filters.team and (row.team or "").casefold() != filters.team.strip().casefold())
 

@@ -48,6 +48,7 @@ class PersonRow:
     mentor_opt_in: bool
     mentor_capacity: int | None
     in_directory: bool
+    mentor_accepted: int = 0  # accepted mentoring requests (the state store's; 0 without it)
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,16 @@ class Mentor:
     opt_in: bool
     capacity: int | None
     active: bool
+    accepted: int = 0  # accepted mentoring requests: they fill the capacity
 
     @property
     def available(self) -> bool:
-        return self.active and self.opt_in and (self.capacity is None or self.capacity > 0)
+        return self.active and self.opt_in and (self.capacity is None or self.accepted < self.capacity)
+
+    @property
+    def busy(self) -> bool:
+        """Mentors, but every place is taken: listed, ranked after those with room."""
+        return self.active and self.opt_in and self.capacity is not None and self.accepted >= self.capacity
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,11 @@ class PersonProfile:
     documents: list[Activity]  # recent visible work, newest first
     counts: dict[str, int] = field(default_factory=dict)  # role -> documents
     sources: dict[str, int] = field(default_factory=dict)  # source -> documents
+    # What the person said about their topics (index/experts/corrections.py): topic -> inferred,
+    # confirmed or self-declared; topics not to ask them about; what an admin named them an expert for.
+    topic_status: dict[str, str] = field(default_factory=dict)
+    do_not_ask: list[str] = field(default_factory=list)
+    named_expert_for: list[str] = field(default_factory=list)
 
 
 def _parse_at(value: str | None) -> datetime | None:
@@ -167,7 +179,12 @@ def people_of_user(db: sqlite3.Connection, user: str | None) -> set[int]:
 
 
 def mentor_of(person: PersonRow) -> Mentor:
-    return Mentor(opt_in=person.mentor_opt_in, capacity=person.mentor_capacity, active=person.active)
+    return Mentor(
+        opt_in=person.mentor_opt_in,
+        capacity=person.mentor_capacity,
+        active=person.active,
+        accepted=person.mentor_accepted,
+    )
 
 
 def title_terms(title: str) -> list[str]:

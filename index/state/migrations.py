@@ -63,6 +63,86 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX rate_buckets_updated_s ON rate_buckets(updated_s)",
         ),
     ),
+    Migration(
+        3,
+        "people's own profiles: settings, topic corrections, named experts, feedback, mentoring, audit",
+        (
+            # NULL in a setting: the default (listed; the directory's mentoring), so the directory can
+            # change a default later and everyone who never chose follows it.
+            """CREATE TABLE person_settings (
+                person_id TEXT PRIMARY KEY,
+                listed INTEGER,
+                mentor_opt_in INTEGER,
+                mentor_capacity INTEGER,
+                ask_me_about TEXT,
+                do_not_ask TEXT NOT NULL DEFAULT '[]',
+                updated_at TEXT NOT NULL,
+                updated_by TEXT NOT NULL
+            )""",
+            """CREATE TABLE topic_corrections (
+                person_id TEXT NOT NULL,
+                topic_key TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                status TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                updated_by TEXT NOT NULL,
+                PRIMARY KEY (person_id, topic_key)
+            )""",
+            """CREATE TABLE named_experts (
+                kind TEXT NOT NULL,
+                value_key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                person_id TEXT NOT NULL,
+                named_at TEXT NOT NULL,
+                named_by TEXT NOT NULL,
+                PRIMARY KEY (kind, value_key, person_id)
+            )""",
+            # voter: the person id of the user who voted, or their user id when they are nobody's
+            # person; one vote per voter, question and person, so re-voting replaces, never adds.
+            """CREATE TABLE expert_feedback (
+                voter TEXT NOT NULL,
+                query_key TEXT NOT NULL,
+                person_id TEXT NOT NULL,
+                query TEXT NOT NULL,
+                vote INTEGER NOT NULL,
+                voted_at TEXT NOT NULL,
+                PRIMARY KEY (voter, query_key, person_id)
+            )""",
+            "CREATE INDEX expert_feedback_query ON expert_feedback(query_key)",
+            "CREATE INDEX expert_feedback_person ON expert_feedback(person_id)",
+            """CREATE TABLE mentoring_requests (
+                id {serial_pk},
+                mentor TEXT NOT NULL,
+                requester TEXT NOT NULL,
+                requester_person TEXT,
+                topic TEXT NOT NULL DEFAULT '',
+                message TEXT NOT NULL DEFAULT '',
+                status TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                decided_at TEXT,
+                decided_by TEXT,
+                notified_at TEXT,
+                notify_error TEXT
+            )""",
+            "CREATE INDEX mentoring_requests_mentor ON mentoring_requests(mentor, status)",
+            "CREATE INDEX mentoring_requests_requester ON mentoring_requests(requester, status)",
+            # One row per mentor, upserted first in every transaction that counts their requests: the row
+            # lock serialises two replicas accepting at once (SQLite's BEGIN IMMEDIATE already does).
+            "CREATE TABLE mentor_locks (mentor TEXT PRIMARY KEY, locked_at TEXT NOT NULL)",
+            """CREATE TABLE profile_audit (
+                id {serial_pk},
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                actor_person TEXT,
+                actor_role TEXT NOT NULL,
+                person_id TEXT NOT NULL,
+                action TEXT NOT NULL,
+                detail TEXT NOT NULL DEFAULT '{}'
+            )""",
+            "CREATE INDEX profile_audit_person ON profile_audit(person_id, id)",
+            "CREATE INDEX profile_audit_actor ON profile_audit(actor_person, id)",
+        ),
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

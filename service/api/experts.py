@@ -10,10 +10,10 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 
 from index.experts.finder import Evidence, Expert, ExpertFilters, ExpertFinder
-from index.experts.model import ExpertSettings
-from index.experts.profile import Activity, PersonProfile
+from index.experts.profile import Activity, Mentor, PersonProfile
 from service.deps import MAX_PERSON_ID_CHARS, EngineDep, PrincipalDep, checked_query
 from service.engine import Engine
+from service.finder import corrected_finder
 
 router = APIRouter()
 # People per answer: each comes with evidence and a profile lookup, and nobody reads past a few dozen.
@@ -25,7 +25,13 @@ class MentorModel(BaseModel):
     opt_in: bool
     capacity: int | None
     active: bool
-    available: bool
+    accepted: int  # accepted mentoring requests, which fill the capacity
+    available: bool  # takes requests now: active, opted in, room left
+    busy: bool  # opted in, every place taken
+
+
+def mentor_model(m: Mentor) -> MentorModel:
+    return MentorModel(**asdict(m), available=m.available, busy=m.busy)
 
 
 class ExpertModel(BaseModel):
@@ -40,6 +46,7 @@ class ExpertModel(BaseModel):
     last_active: str | None
     mentor: MentorModel
     signals: dict[str, float]
+    labels: list[str]  # what people's corrections did: named expert, confirmed topic, busy
 
 
 class ExpertsResponse(BaseModel):
@@ -50,7 +57,8 @@ class ExpertsResponse(BaseModel):
 
 class TopicModel(BaseModel):
     topic: str
-    weight: float
+    weight: float  # share of the person's visible activity (0 for a self-declared topic)
+    status: str  # inferred (from their work), confirmed (by them, and their work), self-declared
 
 
 class PersonModel(BaseModel):
@@ -66,22 +74,27 @@ class PersonModel(BaseModel):
     documents: list[Activity]
     counts: dict[str, int]
     sources: dict[str, int]
+    do_not_ask: list[str]  # topics the person asked not to be asked about
+    named_expert_for: list[str]  # what an admin named them an expert for ("topic X", "source Y")
 
 
 def finder_of(engine: Engine) -> ExpertFinder:
-    return ExpertFinder(engine.retriever, ExpertSettings())
+    return corrected_finder(engine)
 
 
 def expert_model(e: Expert) -> ExpertModel:
     data = asdict(e)
-    data["mentor"] = MentorModel(**asdict(e.mentor), available=e.mentor.available)
+    data["mentor"] = mentor_model(e.mentor)
     return ExpertModel(**data)
 
 
 def person_model(p: PersonProfile) -> PersonModel:
     data = asdict(p)
-    data["mentor"] = MentorModel(**asdict(p.mentor), available=p.mentor.available)
-    data["topics"] = [TopicModel(topic=t, weight=w) for t, w in p.topics]
+    del data["topic_status"]
+    data["mentor"] = mentor_model(p.mentor)
+    data["topics"] = [
+        TopicModel(topic=t, weight=w, status=p.topic_status.get(t, "inferred")) for t, w in p.topics
+    ]
     return PersonModel(**data)
 
 
@@ -91,7 +104,7 @@ def experts(
     principal: PrincipalDep,
     q: Annotated[str, Query(description="the question or topic; plain words")] = "",
     k: Annotated[int, Query(ge=1, le=MAX_EXPERTS)] = 10,
-    mentors_only: Annotated[bool, Query(description="only people who mentor and have room")] = False,
+    mentors_only: Annotated[bool, Query(description="only people who mentor (busy ones last)")] = False,
     team: Annotated[str | None, Query(max_length=MAX_TEAM_CHARS)] = None,
     include_inactive: Annotated[bool, Query(description="also people who left or are inactive")] = False,
 ) -> ExpertsResponse:

@@ -10,14 +10,14 @@ from typing import Annotated
 import typer
 
 from index.experts.finder import ExpertFilters, ExpertFinder
-from index.experts.model import ExpertSettings
 from service.api.experts import expert_model, person_model
 from service.cli.common import GroupsOption, JsonOption, fail, indexed_settings, principal_option
 from service.engine import Engine
+from service.finder import corrected_finder
 
 
 def _finder(ctx: typer.Context) -> ExpertFinder:
-    return ExpertFinder(Engine(indexed_settings(ctx)).retriever, ExpertSettings())
+    return corrected_finder(Engine(indexed_settings(ctx)))
 
 
 def experts(

@@ -261,7 +261,9 @@ def test_inactive_mentor_and_team_filters(tmp_path):
         "cat",
         "dan",
     ]
-    assert ids(f.rank_experts(q, Principal(), filters=ExpertFilters(mentors_only=True), now=NOW)) == ["ann"]
+    # mentors only: ann has room; cat's capacity is 0, so she is busy, listed but never hidden
+    mentors = f.rank_experts(q, Principal(), filters=ExpertFilters(mentors_only=True), now=NOW)
+    assert ids(mentors) == ["ann", "cat"] and [m.mentor.busy for m in mentors] == [False, True]
     assert ids(f.rank_experts(q, Principal(), filters=ExpertFilters(team="platform"), now=NOW)) == [
         "cat",
         "dan",

@@ -41,7 +41,9 @@ def test_experts_answer_with_evidence_within_the_callers_acl(open_server: Runnin
     ev = top["evidence"][0]
     assert ev["role"] == "author" and ev["url"] == "https://intranet.example/backups" and ev["date"]
     assert "pg_restore" in ev["snippet"]  # the best passage of the document for the question
-    assert top["mentor"] == {"opt_in": False, "capacity": None, "active": True, "available": False}
+    assert top["mentor"] == {
+        "opt_in": False, "capacity": None, "active": True, "accepted": 0, "available": False, "busy": False
+    }  # fmt: skip
     staff_top = staff.json()["experts"][0]
     assert staff_top["person_id"] == "alice"
     assert {e["doc_id"] for e in staff_top["evidence"]} == {"handbook:backups", "handbook:postmortem"}
