@@ -12,7 +12,8 @@ applies, read from the state store at every question so that a change counts at 
 
 and orders: the person the question names first, then everyone with room before busy mentors (at
 capacity: listed, never hidden), named experts before the rest, then the corrected score, ties by id.
-An admin's named expert for a topic or a source is added when the ranker did not find them.
+An admin's named expert for a topic the question matches, or for the source of most of its best
+documents, is added when the ranker did not find them (and the viewer may know of them).
 
 A topic matches a question when each of its terms (words folded and stemmed, stop words dropped) is
 among the question's terms. Each voter has one vote per question and person (a new vote replaces the
@@ -49,17 +50,18 @@ class CorrectionSettings:
     confirm_boost: float = 1.5
     vote_weight: float = 0.17  # exp(0.17) = 1.185: one user moves anyone by under a fifth
     feedback_cap: float = 0.7  # exp(0.7) = 2.0: everyone's votes together at most halve or double a score
-    # A source's named experts join a question when its documents hold this share of the relevance of
-    # the question's best related documents (ExpertSettings.related_depth).
+    # A source's named experts join a question when its documents make at least this share of the
+    # question's best `named_source_depth` retrieved documents (those the asker may see).
     named_source_share: float = 0.5
+    named_source_depth: int = 5
 
     def __post_init__(self) -> None:
         if self.confirm_boost < 1.0:
             raise ValueError(f"confirm_boost must be 1 or more, got {self.confirm_boost}")
         if self.vote_weight < 0 or self.feedback_cap < self.vote_weight:
             raise ValueError("vote_weight must be >= 0 and feedback_cap >= vote_weight")
-        if not 0.0 < self.named_source_share <= 1.0:
-            raise ValueError(f"named_source_share must be within (0, 1], got {self.named_source_share}")
+        if not 0.0 < self.named_source_share <= 1.0 or self.named_source_depth < 1:
+            raise ValueError("named_source_share must be within (0, 1] and named_source_depth 1 or more")
 
     def feedback_factor(self, votes: Sequence[int]) -> float:
         """The score multiplier of a person's votes on one question (one vote of +-1 per voter)."""
@@ -119,10 +121,8 @@ class RankedPeople:
     query: str  # the topic (the asking removed)
     people: list[tuple[float, PersonRow]]
     ranked: Sequence[DocResult]  # the retrieved documents, best first
-    rel: dict[int, float]
     visible: set[int]  # people with visible work
     admit: Callable[[PersonRow], bool]  # the finder's filters and the asker's exclusion
-    related_depth: int
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,8 @@ class Corrections:
     ) -> dict[str, list[str]]:
         """person id -> what an admin named them an expert for, among what this question is about."""
         named = self.profiles.named_experts()
-        shares = source_shares(db, given) if any(n.kind == "source" for n in named) else {}
+        depth = self.settings.named_source_depth
+        shares = source_shares(db, given.ranked[:depth]) if any(n.kind == "source" for n in named) else {}
         out: dict[str, list[str]] = defaultdict(list)
         for n in named:
             if _named_matches(n, terms, shares, self.settings.named_source_share):
@@ -293,22 +294,19 @@ def _named_matches(n: NamedExpert, terms: frozenset[str], shares: dict[str, floa
     return shares.get(n.value_key, 0.0) >= share
 
 
-def source_shares(db: sqlite3.Connection, given: RankedPeople) -> dict[str, float]:
-    """source -> its share of the relevance of the question's best related documents (visible ones only:
-    they were retrieved for the asker)."""
-    top = list(given.ranked[: given.related_depth])
+def source_shares(db: sqlite3.Connection, top: Sequence[DocResult]) -> dict[str, float]:
+    """source -> its share of the documents `top` (retrieved for the asker, so all visible to them)."""
     if not top:
         return {}
     marks = ",".join("?" * len(top))
-    source_of = dict(
-        db.execute(f"SELECT id, source FROM documents WHERE id IN ({marks})", [r.doc for r in top])
-    )
-    total = math.fsum(given.rel.get(r.doc, 0.0) for r in top) or 1.0
-    shares: dict[str, float] = defaultdict(float)
-    for r in top:
-        if r.doc in source_of:
-            shares[source_of[r.doc]] += given.rel.get(r.doc, 0.0) / total
-    return dict(shares)
+    sources = [
+        row[0]
+        for row in db.execute(f"SELECT source FROM documents WHERE id IN ({marks})", [r.doc for r in top])
+    ]
+    counts: dict[str, float] = defaultdict(float)
+    for source in sources:
+        counts[source] += 1.0 / len(top)
+    return dict(counts)
 
 
 def _named_by_question(db: sqlite3.Connection, query: str) -> set[str]:

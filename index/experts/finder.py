@@ -265,15 +265,7 @@ class ExpertFinder:
     ) -> Ranking:
         """The ranking after people's corrections, a step of its own after the score (corrections.py)."""
         assert self.corrections is not None
-        given = RankedPeople(
-            ranking.query,
-            ranking.people,
-            ranked,
-            ranking.rel,
-            set(ranking.accumulators),
-            admit,
-            self.settings.related_depth,
-        )
+        given = RankedPeople(ranking.query, ranking.people, ranked, set(ranking.accumulators), admit)
         out = self.corrections.apply(self.store.db, given)
         signals = dict(ranking.signals)
         for _, row in out.people:  # someone named by an admin or by the question may have no evidence

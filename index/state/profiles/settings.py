@@ -121,7 +121,10 @@ def _checked(changes: Mapping[str, Any]) -> dict[str, Any]:
             if value is not None:
                 if isinstance(value, str) or not all(isinstance(t, str) and t.strip() for t in value):
                     raise ProfileError(f"{name}: expected a list of topics")
-                value = tuple(dict.fromkeys(t.strip() for t in value))
+                unique: dict[str, str] = {}
+                for t in value:  # the first spelling of a topic counts, whatever its case
+                    unique.setdefault(" ".join(t.split()).casefold(), " ".join(t.split()))
+                value = tuple(unique.values())
             out[name] = value
     return out
 
