@@ -5,6 +5,8 @@
 const TOKEN_KEY = "whoknows.token";
 const $ = (id) => document.getElementById(id);
 let searchSeq = 0;
+let expertsSeq = 0; // the experts panel reloads on its own after a vote
+let me = null; // GET /me: { user, person_id, name, admin }, or null when it is not known
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -276,13 +278,14 @@ function citationItem(c) {
   return el("li", { id: `cite-${c.n}`, value: c.n }, title, c.quote ? el("q", {}, c.quote) : null);
 }
 
-async function loadExperts(seq, q) {
+async function loadExperts(seq, q, reload = false) {
   const panel = $("experts");
   const body = $("experts-body");
+  const mine = ++expertsSeq;
   panel.hidden = false;
-  body.replaceChildren(quiet("Finding people…"));
+  if (!reload) body.replaceChildren(quiet("Finding people…"));
   const result = await api(`/experts?${new URLSearchParams({ q, k: "5" })}`);
-  if (seq !== searchSeq) return;
+  if (seq !== searchSeq || mine !== expertsSeq) return;
   if (!result.ok || !result.data) {
     body.replaceChildren(quiet(failureText(result, "People suggestions")));
     return;
@@ -292,13 +295,22 @@ async function loadExperts(seq, q) {
     body.replaceChildren(quiet("Nobody stands out for this topic yet."));
     return;
   }
-  body.replaceChildren(el("ul", { class: "people" }, experts.map(personItem)));
+  const votes = me && me.user ? await myVotes(q) : {};
+  if (seq !== searchSeq || mine !== expertsSeq) return;
+  body.replaceChildren(el("ul", { class: "people" }, experts.map((p) => personItem(p, q, votes))));
+}
+
+async function myVotes(q) {
+  const result = await api(`/experts/feedback?${new URLSearchParams({ q })}`);
+  return result.ok && result.data ? result.data.votes || {} : {};
 }
 
 function mentorBadge(mentor) {
   if (!mentor) return null;
+  if (mentor.busy) return el("span", { class: "badge busy" }, "Busy: every mentoring place is taken");
   if (mentor.opt_in && mentor.active !== false) {
-    const slots = mentor.capacity === null || mentor.capacity === undefined ? "" : ` · ${mentor.capacity} slot${mentor.capacity === 1 ? "" : "s"}`;
+    const left = mentor.capacity === null || mentor.capacity === undefined ? null : mentor.capacity - (mentor.accepted || 0);
+    const slots = left === null ? "" : ` · ${left} of ${mentor.capacity} place${mentor.capacity === 1 ? "" : "s"} free`;
     return el("span", { class: "badge mentor" }, `Mentoring${slots}`);
   }
   return el("span", { class: "badge muted" }, "Not mentoring now");
@@ -315,18 +327,59 @@ function evidenceList(evidence, limit = 3) {
   }));
 }
 
-function personItem(p) {
+function personItem(p, q, votes) {
   const name = el("button", {
     type: "button", class: "linkish person-name", "data-person": p.person_id,
     onclick: () => openPerson(p.person_id, p.name),
   }, p.name || p.person_id);
   const role = [p.title, p.team].filter(Boolean).join(" · ");
-  return el("li", { class: "person" },
+  const labels = (p.labels || []).filter((l) => !l.startsWith("busy"));
+  const other = me && me.user && me.person_id !== p.person_id;
+  return el("li", { class: "person", "data-person": p.person_id },
     name,
     role ? el("div", { class: "meta" }, role) : null,
     p.why ? el("p", { class: "why" }, p.why) : null,
+    labels.length ? el("div", { class: "meta" }, labels.map((l) => el("span", { class: "badge note" }, l))) : null,
     el("div", { class: "meta" }, mentorBadge(p.mentor), timeNode("active", p.last_active)),
-    evidenceList(p.evidence));
+    evidenceList(p.evidence),
+    other ? personActions(p, q, votes[p.person_id]) : null);
+}
+
+// Helpful / not helpful for this question, and "ask to be mentored" when the person has room.
+function personActions(p, q, vote) {
+  const who = p.name || p.person_id;
+  const state = el("span", { class: "hint", role: "status" });
+  const voteButton = (helpful, label) => el("button", {
+    type: "button", class: "vote", "aria-pressed": vote === helpful ? "true" : "false",
+    "aria-label": `${label}: ${who}`,
+    onclick: async () => {
+      const result = await api("/experts/feedback", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ query: q, person_id: p.person_id, helpful: vote === helpful ? null : helpful }),
+      });
+      if (!result.ok) { state.textContent = detailOf(result, "Your feedback could not be saved."); return; }
+      loadExperts(searchSeq, q, true);
+    },
+  }, label);
+  const ask = p.mentor && p.mentor.available ? el("button", {
+    type: "button", class: "ask-mentor", "aria-label": `Ask ${who} to be your mentor`,
+    onclick: async (event) => {
+      const button = event.currentTarget;
+      button.disabled = true;
+      const result = await api(`/people/${encodeURIComponent(p.person_id)}/mentoring-requests`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ topic: q.slice(0, 80) }),
+      });
+      state.textContent = result.ok ? `Request sent to ${who}.` : detailOf(result, "The request could not be sent.");
+      if (!result.ok) button.disabled = false;
+    },
+  }, "Ask to be mentored") : null;
+  return el("div", { class: "person-actions" }, voteButton(true, "Helpful"), voteButton(false, "Not helpful"), ask, state);
+}
+
+function detailOf(result, fallback) {
+  const detail = result.data && result.data.detail;
+  return typeof detail === "string" ? detail : fallback;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,9 +432,16 @@ async function openPerson(personId, name) {
     el("p", { class: "meta profile-role" }, [p.title, p.team, p.timezone].filter(Boolean).join(" · ")),
     el("div", { class: "meta" }, mentorBadge(p.mentor), timeNode("active", p.last_active)),
     topics.length ? el("h3", {}, "Topics") : null,
-    topics.length ? el("ul", { class: "topics" }, topics.map((t) => el("li", { class: "badge muted" }, typeof t === "string" ? t : t.name || t.topic || ""))) : null,
+    topics.length ? el("ul", { class: "topics" }, topics.map((t) => el("li", { class: "badge muted" }, topicText(t)))) : null,
+    p.do_not_ask && p.do_not_ask.length ? el("p", { class: "meta" }, `Please don't ask about: ${p.do_not_ask.join(", ")}`) : null,
     evidence.length ? el("h3", {}, "Recent work") : null,
     evidenceList(evidence, 12));
+}
+
+function topicText(t) {
+  if (typeof t === "string") return t;
+  const name = t.name || t.topic || "";
+  return t.status === "self-declared" ? `${name} (self-declared)` : t.status === "confirmed" ? `${name} ✓` : name;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,7 +522,7 @@ function applyQuery() {
 }
 
 async function refresh() {
-  await loadStatus();
+  await Promise.all([loadStatus(), loadMe()]);
   for (const id of ["f-source", "f-kind"]) {
     const want = $(id).dataset.want;
     if (want) {
