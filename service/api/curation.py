@@ -3,15 +3,15 @@ and the audit log of every change to anyone's profile."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from index.experts.corrections import topic_key
 from index.experts.profile import person_by_person_id
-from index.state.profiles.audit import AuditLog
-from index.state.profiles.settings import ProfileError, ProfileStore
+from index.state.profiles.audit import AuditEntry, AuditLog
+from index.state.profiles.settings import NamedExpert, ProfileError, ProfileStore
 from service.api.self_service import MAX_TOPIC_CHARS, MeDep, Topic
 from service.deps import MAX_PERSON_ID_CHARS, EngineDep
 
@@ -26,37 +26,18 @@ class NamedBody(BaseModel):
     person_id: PersonIdText
 
 
-class NamedModel(BaseModel):
-    kind: str
-    value: str
-    person_id: str
-    named_at: str
-    named_by: str
-
-
-class AuditEntryModel(BaseModel):
-    id: int
-    at: str
-    actor: str
-    actor_person: str | None
-    actor_role: str
-    person_id: str
-    action: str
-    detail: dict[str, Any]
-
-
 def value_key(kind: str, value: str) -> str:
     """Topics match by their terms; a source by its exact name."""
     return topic_key(value) if kind == "topic" else value.strip()
 
 
-@router.get("/named-experts", response_model=list[NamedModel])
-def list_named(engine: EngineDep) -> list[NamedModel]:
-    return [NamedModel(**n.__dict__) for n in ProfileStore(engine.state).named_experts()]
+@router.get("/named-experts", response_model=list[NamedExpert])
+def list_named(engine: EngineDep) -> list[NamedExpert]:
+    return ProfileStore(engine.state).named_experts()
 
 
-@router.put("/named-experts", response_model=NamedModel)
-def name_expert(engine: EngineDep, me: MeDep, body: NamedBody) -> NamedModel:
+@router.put("/named-experts", response_model=NamedExpert)
+def name_expert(engine: EngineDep, me: MeDep, body: NamedBody) -> NamedExpert:
     """Name `person_id` an expert for a topic or a source: they are suggested first for questions on it."""
     if person_by_person_id(engine.store.db, body.person_id) is None:
         raise HTTPException(status_code=404, detail="person_id: no such person")
@@ -66,7 +47,7 @@ def name_expert(engine: EngineDep, me: MeDep, body: NamedBody) -> NamedModel:
         )
     except ProfileError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
-    return NamedModel(**named.__dict__)
+    return named
 
 
 @router.delete("/named-experts", status_code=204)
@@ -84,13 +65,12 @@ def unname_expert(
     return Response(status_code=204)
 
 
-@router.get("/audit", response_model=list[AuditEntryModel])
+@router.get("/audit", response_model=list[AuditEntry])
 def audit(
     engine: EngineDep,
     person_id: Annotated[str | None, Query(max_length=MAX_PERSON_ID_CHARS)] = None,
     actor: Annotated[str | None, Query(max_length=MAX_PERSON_ID_CHARS)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[AuditEntryModel]:
+) -> list[AuditEntry]:
     """Every change to people's profiles, newest first: who, in which role, when, what."""
-    entries = AuditLog(engine.state).entries(person_id=person_id, actor=actor, limit=limit)
-    return [AuditEntryModel(**e.__dict__) for e in entries]
+    return AuditLog(engine.state).entries(person_id=person_id, actor=actor, limit=limit)

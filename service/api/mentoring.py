@@ -4,6 +4,7 @@ accepts or declines; accepted requests fill their capacity, and a mentor at capa
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path
@@ -55,20 +56,7 @@ class RequestLists(BaseModel):
 
 def request_model(r: MentoringRequest) -> RequestModel:
     notified = True if r.notified_at else (False if r.notify_error else None)
-    return RequestModel(
-        id=r.id,
-        mentor=r.mentor,
-        requester=r.requester,
-        requester_person=r.requester_person,
-        topic=r.topic,
-        message=r.message,
-        status=r.status,
-        created_at=r.created_at,
-        decided_at=r.decided_at,
-        decided_by=r.decided_by,
-        notified=notified,
-        notify_error=r.notify_error,
-    )
+    return RequestModel(**asdict(r), notified=notified)
 
 
 def _refuse(detail: str) -> HTTPException:
@@ -129,7 +117,10 @@ ACTORS = {"accept": "mentor", "decline": "mentor", "withdraw": "requester", "end
 
 @router.post("/mentoring/requests/{request_id}/{action}", response_model=RequestModel)
 def decide(
-    engine: EngineDep, me: MeDep, request_id: int, action: Literal["accept", "decline", "withdraw", "end"]
+    engine: EngineDep,
+    me: MeDep,
+    request_id: Annotated[int, Path(ge=1, le=2**53)],
+    action: Literal["accept", "decline", "withdraw", "end"],
 ) -> RequestModel:
     """The mentor accepts or declines (409 when at capacity), the requester withdraws, either ends an
     accepted one (which frees its place). Someone else's request is 404, as a missing one."""

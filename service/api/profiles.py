@@ -3,7 +3,8 @@ WhoKnows shows about them. Only the person and an admin (service/api/self_servic
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
@@ -12,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from index.acl import Principal
 from index.experts.corrections import chosen_mentor, topic_key
 from index.experts.profile import Mentor, person_by_person_id
-from index.state.profiles.audit import AuditLog
+from index.state.profiles.audit import AuditEntry, AuditLog
 from index.state.profiles.feedback import FeedbackStore
 from index.state.profiles.mentoring import MentoringStore
-from index.state.profiles.settings import MAX_CAPACITY, ProfileError, ProfileStore
+from index.state.profiles.settings import MAX_CAPACITY, ProfileError, ProfileStore, TopicCorrection
 from index.store.documents import utc_now
 from service.api.experts import MentorModel, PersonModel, finder_of, mentor_model, person_model
 from service.api.mentoring import RequestModel, request_model
@@ -62,20 +63,13 @@ class DirectoryMentoring(BaseModel):
     mentor_capacity: int | None
 
 
-class TopicCorrectionModel(BaseModel):
-    topic: str
-    status: str  # confirmed | hidden | added
-    updated_at: str
-    updated_by: str
-
-
 class SettingsModel(BaseModel):
     person_id: str
     listed: bool
     mentor: MentorModel  # in effect: the person's choice, else the directory's
     chosen: ChosenModel  # what the person (or an admin for them) chose; null: the default
     directory: DirectoryMentoring
-    topics: list[TopicCorrectionModel]
+    topics: list[TopicCorrection]  # the person's corrections of their topics
     updated_at: str | None
     updated_by: str | None
 
@@ -95,15 +89,6 @@ class VoteModel(BaseModel):
     voted_at: str
 
 
-class AuditModel(BaseModel):
-    at: str
-    actor: str
-    actor_role: str
-    person_id: str
-    action: str
-    detail: dict[str, Any]
-
-
 class MentoringLists(BaseModel):
     received: list[RequestModel]
     sent: list[RequestModel]
@@ -118,7 +103,7 @@ class ExportModel(BaseModel):
     feedback_given: list[VoteModel]
     feedback_received: dict[str, int]  # helpful / not_helpful, without who or for which question
     mentoring: MentoringLists
-    audit: list[AuditModel]
+    audit: list[AuditEntry]
 
 
 def settings_model(engine: Engine, person_id: str) -> SettingsModel:
@@ -136,12 +121,7 @@ def settings_model(engine: Engine, person_id: str) -> SettingsModel:
         mentor=mentor_model(Mentor(opt_in, capacity, row.active, accepted)),
         chosen=ChosenModel(**chosen.choices()),
         directory=DirectoryMentoring(mentor_opt_in=row.mentor_opt_in, mentor_capacity=row.mentor_capacity),
-        topics=[
-            TopicCorrectionModel(
-                topic=c.topic, status=c.status, updated_at=c.updated_at, updated_by=c.updated_by
-            )
-            for c in corrections
-        ],
+        topics=corrections,
         updated_at=chosen.updated_at,
         updated_by=chosen.updated_by,
     )
@@ -171,13 +151,12 @@ def patch_settings(
         raise HTTPException(
             status_code=422, detail=f"send at least one of {', '.join(SettingsPatch.model_fields)}"
         )
-    try:
-        ProfileStore(engine.state).update_settings(
-            person_id, body.model_dump(include=body.model_fields_set), actor
-        )
-    except ProfileError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
-    return settings_model(engine, person_id)
+    store = ProfileStore(engine.state)
+    return _changed(
+        engine,
+        person_id,
+        lambda: store.update_settings(person_id, body.model_dump(include=body.model_fields_set), actor),
+    )
 
 
 @router.put("/people/{person_id}/topics", response_model=SettingsModel)
@@ -187,8 +166,18 @@ def put_topic(
     """Confirm a topic, hide it ("not me"), add one, or take a correction back (status none)."""
     actor = acting_on(request, me, person_id)
     status = None if body.status == "none" else body.status
+    store = ProfileStore(engine.state)
+    return _changed(
+        engine,
+        person_id,
+        lambda: store.set_topic(person_id, body.topic, topic_key(body.topic), status, actor),
+    )
+
+
+def _changed(engine: Engine, person_id: str, change: Callable[[], object]) -> SettingsModel:
+    """Make the change (422 naming the field the store refused), then the settings as they are now."""
     try:
-        ProfileStore(engine.state).set_topic(person_id, body.topic, topic_key(body.topic), status, actor)
+        change()
     except ProfileError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     return settings_model(engine, person_id)
@@ -220,17 +209,7 @@ def export(request: Request, engine: EngineDep, me: MeDep, person_id: PersonId) 
             received=[request_model(r) for r in mentoring.received(person_id)],
             sent=[request_model(r) for r in mentoring.sent(person_id, users)],
         ),
-        audit=[
-            AuditModel(
-                at=e.at,
-                actor=e.actor,
-                actor_role=e.actor_role,
-                person_id=e.person_id,
-                action=e.action,
-                detail=e.detail,
-            )
-            for e in AuditLog(engine.state).of_person(person_id, users)
-        ],
+        audit=AuditLog(engine.state).of_person(person_id, users),
     )
     headers = {"Content-Disposition": f'attachment; filename="whoknows-{_safe(person_id)}.json"'}
     return JSONResponse(body.model_dump(mode="json"), headers=headers)

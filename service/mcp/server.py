@@ -138,7 +138,7 @@ def build_mcp_server(
     def who_knows(
         topic: Annotated[str, Field(description="a topic or a question, e.g. 'postgres replication'")],
         k: Annotated[int, Field(ge=1, le=MAX_RESULTS, description="how many people")] = 5,
-        mentors_only: Annotated[bool, Field(description="only people who mentor and have room")] = False,
+        mentors_only: Annotated[bool, Field(description="only people who mentor (busy ones last)")] = False,
         team: Annotated[str | None, Field(max_length=MAX_TEAM_CHARS, description="only this team")] = None,
     ) -> WhoKnows:
         """Find colleagues who know a topic, best first, from what they wrote, answered and edited in the

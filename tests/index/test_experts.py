@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from index.snapshot.store import SnapshotStore
 
 from connectors.base import Acl, DirectoryPerson, Role, SourceDocument
 from index.acl import Principal, can_see
@@ -18,6 +17,7 @@ from index.experts.features import FEATURES, PersonStats, SiteStats, feature_vec
 from index.experts.finder import ExpertFilters, ExpertFinder, primary_role
 from index.experts.model import ActivityClock, ExpertSettings, PersonSignals, quality, relevance_weights
 from index.experts.ranker import RankerFileError, load_ranker, ranker_from_dict
+from index.snapshot.store import SnapshotStore
 from ingest.pipeline import IngestPipeline
 from ingest.vector_cache import VectorCache
 from tests.helpers import ListConnector, source_config

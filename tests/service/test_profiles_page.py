@@ -36,6 +36,12 @@ def people(page: Page) -> list[str]:
     return page.locator("#experts .person").evaluate_all("items => items.map(i => i.dataset.person)")
 
 
+def scores(served: Served, q: str, user: str) -> dict[str, float]:
+    with served.running.client() as c:
+        found = c.get("/experts", params={"q": q}, headers=proxy_headers(user, "staff")).json()["experts"]
+    return {e["person_id"]: e["score"] for e in found}
+
+
 def open_my_profile(page: Page, served: Served) -> None:
     page.goto(served.running.url + "/")
     page.get_by_role("button", name="My profile").click()
@@ -96,13 +102,7 @@ def test_confirming_a_topic_in_the_page_ranks_higher(browser: Browser, served: S
 
 def test_not_helpful_in_the_page_moves_the_ranking_within_the_bound(browser: Browser, served: Served) -> None:  # noqa: F811
     erin = as_user(browser, "erin")
-    with served.running.client() as c:
-        score = {
-            e["person_id"]: e["score"]
-            for e in c.get(
-                "/experts", params={"q": "terraform"}, headers=proxy_headers("erin", "staff")
-            ).json()["experts"]
-        }
+    score = scores(served, "terraform", "erin")
     search(erin, served, "terraform")
     assert people(erin)[:2] == ["alice", "dave"]
     button = erin.get_by_role("button", name="Not helpful: Dave Dias")
@@ -111,13 +111,7 @@ def test_not_helpful_in_the_page_moves_the_ranking_within_the_bound(browser: Bro
         "aria-pressed", "true"
     )
     assert people(erin).index("dave") > 1
-    with served.running.client() as c:
-        moved = {
-            e["person_id"]: e["score"]
-            for e in c.get(
-                "/experts", params={"q": "terraform"}, headers=proxy_headers("erin", "staff")
-            ).json()["experts"]
-        }
+    moved = scores(served, "terraform", "erin")
     assert moved["dave"] / score["dave"] == pytest.approx(
         math.exp(-CorrectionSettings().vote_weight), rel=1e-6
     )
