@@ -12,6 +12,7 @@ import pytest
 
 from index.experts.corrections import CorrectionSettings
 from service.notify import SIGNATURE_HEADER, signature
+from tests.postgres_server import postgres  # noqa: F401  (the session's server)
 from tests.service.conftest import proxy_headers
 from tests.service.profile_corpus import (  # noqa: F401  (fixtures)
     HIDDEN_MARKERS,
@@ -21,6 +22,7 @@ from tests.service.profile_corpus import (  # noqa: F401  (fixtures)
     profile_server,
     served_fixture,
 )
+from tests.service.test_mcp import run, seen
 
 BOUND = CorrectionSettings()
 ALICE = proxy_headers("alice", "staff")
@@ -463,3 +465,48 @@ def test_bad_settings_are_refused_naming_the_field(served: Served) -> None:
         assert c.post("/people/frank/mentoring-requests", json={}, headers=FRANK).status_code == 409
         assert c.post("/people/nobody/mentoring-requests", json={}, headers=FRANK).status_code == 404
         assert c.post("/mentoring/requests/1/approve", headers=DAVE).status_code == 422
+
+
+def test_every_surface_follows_the_persons_choice(served: Served) -> None:
+    """MCP's who_knows and the colleagues named with an answer use the same corrected finder."""
+    frank = served.tokens["frank"]
+
+    def who_knows(topic: str) -> str:
+        return seen(
+            run(served.running.url, frank, lambda client: client.call_tool("who_knows", {"topic": topic}))
+        )
+
+    with served.running.client() as c:
+        assert '"alice"' in who_knows("postgres backups")
+        c.patch("/people/alice/settings", json={"listed": False}, headers=ALICE)
+        assert '"alice"' not in who_knows("postgres backups") and '"bruno"' in who_knows("postgres backups")
+        answer = c.post("/ask", json={"question": "how long are postgres backups kept?"}, headers=FRANK)
+        assert answer.status_code == 200
+        assert "alice" not in [e["person_id"] for e in answer.json()["experts"]]
+
+
+@pytest.mark.slow
+def test_a_change_on_one_replica_counts_at_once_on_another(profile_home, tmp_path, embedder, request) -> None:  # type: ignore[no-untyped-def]
+    """Two servers on one PostgreSQL state store: what the person sets through one, the other ranks by."""
+    import psycopg
+
+    server = request.getfixturevalue("postgres")
+
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE profiles_replicas")
+    shared = {"database_url": server.url("profiles_replicas")}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        profile_server(profile_home, tmp_path / "a", embedder, **shared) as one,
+        profile_server(profile_home, tmp_path / "b", embedder, **shared) as other,
+        one.running.client() as a,
+        other.running.client() as b,
+    ):
+        assert one.engine.state.backend == other.engine.state.backend == "postgresql"
+        assert ids(experts(b, "postgres backups"))[0] == "alice"
+        assert a.patch("/people/alice/settings", json={"listed": False}, headers=ALICE).status_code == 200
+        assert "alice" not in ids(experts(b, "postgres backups"))
+        request = b.post("/people/dave/mentoring-requests", json={}, headers=FRANK).json()
+        assert a.post(f"/mentoring/requests/{request['id']}/accept", headers=DAVE).status_code == 200
+        assert by_id(experts(b, "terraform"))["dave"]["mentor"]["busy"] is True
