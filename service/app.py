@@ -79,7 +79,7 @@ def _include_api(app: FastAPI) -> None:
     app.include_router(search_router, dependencies=guarded("search"))
     app.include_router(passages_router, dependencies=guarded("search"))
     app.include_router(documents_router, dependencies=guarded("search"))
-    app.include_router(feedback_router, dependencies=guarded("experts"))  # before /experts' own routes
+    app.include_router(feedback_router, dependencies=guarded("experts"))
     app.include_router(experts_router, dependencies=guarded("experts"))
     # People's own profiles: the `experts` scope, then the person or an admin (api/self_service.py)
     app.include_router(profiles_router, dependencies=guarded("experts"))

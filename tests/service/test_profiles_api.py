@@ -397,9 +397,12 @@ def test_only_the_person_or_an_admin_changes_a_profile(served: Served, role: str
         ).json()
         refused = role in ("anonymous", "another user")
         assert bool([e for e in audit if e["action"] in ("settings", "topic")]) is not refused
-        me = c.get("/me", headers=headers).json()
-        assert me["person_id"] == {"the person": "alice", "another user": "frank"}.get(role)
-        assert me["admin"] is (role == "admin")
+        me = c.get("/me", headers=headers)
+        if role != "anonymous" or me.status_code == 200:  # anonymous may lose the experts scope (issue 14)
+            assert me.json()["person_id"] == {"the person": "alice", "another user": "frank"}.get(role)
+            assert me.json()["admin"] is (role == "admin") and (me.json()["user"] is None) is (
+                role == "anonymous"
+            )
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -510,3 +513,23 @@ def test_a_change_on_one_replica_counts_at_once_on_another(profile_home, tmp_pat
         request = b.post("/people/dave/mentoring-requests", json={}, headers=FRANK).json()
         assert a.post(f"/mentoring/requests/{request['id']}/accept", headers=DAVE).status_code == 200
         assert by_id(experts(b, "terraform"))["dave"]["mentor"]["busy"] is True
+
+
+def test_with_anonymous_access_off_every_profile_route_wants_an_identity(
+    profile_home, tmp_path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    with (
+        profile_server(profile_home, tmp_path, embedder, anonymous=False, trusted_proxies=[]) as s,
+        s.running.client() as c,
+    ):
+        routes = {(m, path) for m, path, _, _ in ALICE_PROFILE} | {
+            ("GET", "/me"),
+            ("POST", "/people/dave/mentoring-requests"),
+            ("POST", "/mentoring/requests/1/accept"),
+            ("GET", "/experts/feedback?q=terraform"),
+            ("DELETE", "/admin/named-experts?kind=topic&value=x&person_id=alice"),
+        }
+        for method, path in sorted(routes):
+            r = c.request(method, path, json={}, headers=ALICE)  # proxy headers from an untrusted peer
+            assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer"), (method, path)
+        assert c.get("/me", headers=bearer(s.tokens["alice"])).json()["person_id"] == "alice"
