@@ -26,7 +26,9 @@ def experts(
     k: Annotated[int, typer.Option("--k", min=1, max=50)] = 10,
     user: Annotated[str | None, typer.Option("--as", help="ask as this user")] = None,
     groups: GroupsOption = None,
-    mentors_only: Annotated[bool, typer.Option("--mentors-only", help="only available mentors")] = False,
+    mentors_only: Annotated[
+        bool, typer.Option("--mentors-only", help="only mentors (busy ones last)")
+    ] = False,
     team: Annotated[str | None, typer.Option("--team", help="only people of this team")] = None,
     include_inactive: Annotated[
         bool, typer.Option("--include-inactive", help="also people who left")
@@ -46,7 +48,7 @@ def experts(
     for i, e in enumerate(found, 1):
         role = " · ".join(x for x in (e.title, e.team) if x)
         mentor = "mentor, " + (f"{e.mentor.capacity} slots" if e.mentor.capacity is not None else "open")
-        mentor = mentor if e.mentor.available else "not mentoring"
+        mentor = mentor if e.mentor.available else ("mentor, busy" if e.mentor.busy else "not mentoring")
         typer.echo(f"{i:2}. {e.name or e.person_id} ({e.person_id}){'  ' + role if role else ''}")
         typer.echo(f"    {e.why}")
         typer.echo(f"    {mentor}; last active {e.last_active or 'unknown'}; topics: {', '.join(e.topics)}")

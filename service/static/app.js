@@ -300,11 +300,6 @@ async function loadExperts(seq, q, reload = false) {
   body.replaceChildren(el("ul", { class: "people" }, experts.map((p) => personItem(p, q, votes))));
 }
 
-async function myVotes(q) {
-  const result = await api(`/experts/feedback?${new URLSearchParams({ q })}`);
-  return result.ok && result.data ? result.data.votes || {} : {};
-}
-
 function mentorBadge(mentor) {
   if (!mentor) return null;
   if (mentor.busy) return el("span", { class: "badge busy" }, "Busy: every mentoring place is taken");
@@ -343,43 +338,6 @@ function personItem(p, q, votes) {
     el("div", { class: "meta" }, mentorBadge(p.mentor), timeNode("active", p.last_active)),
     evidenceList(p.evidence),
     other ? personActions(p, q, votes[p.person_id]) : null);
-}
-
-// Helpful / not helpful for this question, and "ask to be mentored" when the person has room.
-function personActions(p, q, vote) {
-  const who = p.name || p.person_id;
-  const state = el("span", { class: "hint", role: "status" });
-  const voteButton = (helpful, label) => el("button", {
-    type: "button", class: "vote", "aria-pressed": vote === helpful ? "true" : "false",
-    "aria-label": `${label}: ${who}`,
-    onclick: async () => {
-      const result = await api("/experts/feedback", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ query: q, person_id: p.person_id, helpful: vote === helpful ? null : helpful }),
-      });
-      if (!result.ok) { state.textContent = detailOf(result, "Your feedback could not be saved."); return; }
-      loadExperts(searchSeq, q, true);
-    },
-  }, label);
-  const ask = p.mentor && p.mentor.available ? el("button", {
-    type: "button", class: "ask-mentor", "aria-label": `Ask ${who} to be your mentor`,
-    onclick: async (event) => {
-      const button = event.currentTarget;
-      button.disabled = true;
-      const result = await api(`/people/${encodeURIComponent(p.person_id)}/mentoring-requests`, {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ topic: q.slice(0, 80) }),
-      });
-      state.textContent = result.ok ? `Request sent to ${who}.` : detailOf(result, "The request could not be sent.");
-      if (!result.ok) button.disabled = false;
-    },
-  }, "Ask to be mentored") : null;
-  return el("div", { class: "person-actions" }, voteButton(true, "Helpful"), voteButton(false, "Not helpful"), ask, state);
-}
-
-function detailOf(result, fallback) {
-  const detail = result.data && result.data.detail;
-  return typeof detail === "string" ? detail : fallback;
 }
 
 // ---------------------------------------------------------------------------------------------
