@@ -12,6 +12,7 @@ normalisation are done here in numpy, as sentence-transformers does them.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -33,9 +34,19 @@ EXPORT_VERSION = 1  # bump when the export recipe changes, so old exports are re
 
 
 def _source_fingerprint(source: Path) -> dict[str, object]:
+    """What the export was made from: the weights (by size and a hash of their first 4 MB: the same
+    package installed in several environments shares one export) and the exporter's versions."""
+    import onnxruntime
+
     weights = source / "model.safetensors"
-    st = weights.stat()
-    return {"source": str(source), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "version": EXPORT_VERSION}
+    with weights.open("rb") as fh:
+        head = hashlib.sha256(fh.read(4 << 20)).hexdigest()
+    return {
+        "size": weights.stat().st_size,
+        "head_sha256": head,
+        "export": EXPORT_VERSION,
+        "onnxruntime": onnxruntime.__version__,
+    }
 
 
 def export_int8(source: Path, dest: Path) -> Path:
