@@ -155,6 +155,7 @@ class IngestPipeline:
                 rep.failures.append(_failure_dict(item))
                 continue
             self._tick("documents", 1)
+            item = within_source_acl(item, config)
             previous = known.get(item.doc_id)
             content = item.content_hash()
             if previous is not None and previous[1] == content:
@@ -328,6 +329,13 @@ class IngestPipeline:
             "UPDATE runs SET finished_at = ?, status = ?, report = ? WHERE id = ?",
             (utc_now(), report.status, json.dumps(report.as_dict()), run_id),
         )
+
+
+def within_source_acl(doc: SourceDocument, config: SourceConfig) -> SourceDocument:
+    """The document with its ACL inside the source's: whatever a connector or a file says, a document is
+    never visible to anyone the source's `acl` leaves out (it may only narrow it)."""
+    acl = doc.acl.within_ceiling(config.acl)
+    return doc if acl == doc.acl else doc.model_copy(update={"acl": acl})
 
 
 def _failure_dict(failure: ConnectorFailure) -> dict[str, str]:

@@ -76,7 +76,9 @@ def make_doc(
 
 
 def source_config(name: str, **extra: object) -> SourceConfig:
-    return SourceConfig.model_validate({"name": name, "type": "files", **extra})
+    """A source whose ACL is public unless `acl=` says otherwise: a ceiling that lets each in-memory
+    document's own ACL stand (the pipeline narrows every document to its source's ACL)."""
+    return SourceConfig.model_validate({"name": name, "type": "files", "acl": {"public": True}, **extra})
 
 
 class CountingEmbedder:

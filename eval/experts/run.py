@@ -236,7 +236,7 @@ def prepare(
     split = split_date(dump)
     home = dataset_home(settings.home, folder, whole_threads)
     engine = engine or Engine(settings.model_copy(update={"home": home}))
-    config = SourceConfig.model_validate({"name": SOURCE, "type": "stackexchange"})
+    config = SourceConfig.model_validate({"name": SOURCE, "type": "stackexchange", "acl": {"public": True}})
     report = engine.pipeline().run([(config, SplitThreads(dump, split, whole_threads))])
     counts = answer_counts(engine)
     people = account_people(engine)

@@ -91,8 +91,13 @@ def meta_hash(doc: SourceDocument) -> str:
     """Hash of what can change without re-embedding: ACL, URL, dates, tags, path, people."""
     import hashlib
 
+    # Clauses beyond the first join the hash only when there are any: hashes of one-clause ACLs (every
+    # document stored before clauses existed) stay as they were, so nothing is rewritten for nothing.
+    acl: list[object] = [doc.acl.public, doc.acl.principals()]
+    if doc.acl.within:
+        acl.append(doc.acl.clauses()[1:])
     payload = {
-        "acl": [doc.acl.public, doc.acl.principals()],
+        "acl": acl,
         "url": doc.url,
         "kind": doc.kind,
         "created": iso(doc.created_at),
@@ -244,9 +249,12 @@ class Store:
                 (*values, doc.doc_id),
             )
             internal = int(cur.lastrowid or 0)
+        clauses = doc.acl.clauses()
+        db.execute("UPDATE documents SET acl_clauses = ? WHERE id = ?", (len(clauses), internal))
         db.execute("DELETE FROM doc_acl WHERE doc = ?", (internal,))
         db.executemany(
-            "INSERT INTO doc_acl(doc, principal) VALUES (?, ?)", [(internal, p) for p in doc.acl.principals()]
+            "INSERT INTO doc_acl(doc, clause, principal) VALUES (?, ?, ?)",
+            [(internal, n, p) for n, clause in enumerate(clauses) for p in clause],
         )
         return internal
 
