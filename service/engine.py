@@ -8,8 +8,10 @@ from functools import cached_property
 
 from connectors.config import SourceConfig, SourceContext
 from connectors.registry import build_connector
+from index.acl import Principal
 from index.retrieval.hybrid import HybridRetriever, RetrievalSettings
 from index.store.documents import Store
+from index.store.identity import principal_for
 from index.vectors.embedder import Embedder, SentenceTransformerEmbedder
 from index.vectors.faiss_store import SnapshotError, SnapshotStore, VectorSnapshot
 from ingest.pipeline import IngestPipeline, Progress
@@ -77,6 +79,11 @@ class Engine:
             self._snapshot, self._marker, self._loading = snap, marker, False
         if snap is not None:
             log.info("serving snapshot %s (%d vectors)", snap.name, snap.index.ntotal)
+
+    def principal(self, user: str | None, groups: list[str] | tuple[str, ...] = ()) -> Principal:
+        """A signed-in user as the ACL sees them: the login, its groups and the source accounts the people
+        directory links to that login (`index.store.identity.principal_for`)."""
+        return principal_for(self.store.db, user, groups)
 
     def pipeline(self, progress: Progress | None = None) -> IngestPipeline:
         cache = VectorCache(self.settings.cache_path, self.embedder.dim)

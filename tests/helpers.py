@@ -11,6 +11,7 @@ from connectors.base import (
     Acl,
     ConnectorFailure,
     Contribution,
+    DirectoryPerson,
     PersonRef,
     Role,
     Section,
@@ -96,3 +97,24 @@ class CountingEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)
+
+
+class ListDirectory:
+    """A people directory given in memory (a DirectorySource, as `connectors.people` is)."""
+
+    def __init__(self, name: str, people: Sequence[DirectoryPerson]):
+        self.name = name
+        self.people = list(people)
+
+    def directory_entries(self) -> Iterator[DirectoryPerson | ConnectorFailure]:
+        yield from self.people
+
+    def load(self, since: str | None = None) -> Iterator[SourceDocument | ConnectorFailure]:
+        return iter(())
+
+    def list_ids(self) -> Iterator[str]:
+        return iter(())
+
+    @property
+    def cursor(self) -> str | None:
+        return None

@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from connectors.base import DirectoryPerson, PersonRef, SourceDocument
+from index.acl import Principal
 from index.store.documents import iso
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -184,3 +185,17 @@ def apply_directory(db: sqlite3.Connection, entries: Iterable[DirectoryEntry]) -
         "DELETE FROM people WHERE in_directory = 0 AND id NOT IN (SELECT DISTINCT person FROM accounts)"
     )
     return count
+
+
+def principal_for(db: sqlite3.Connection, user: str | None, groups: Iterable[str] = ()) -> Principal:
+    """A signed-in login as the ACL sees it: the login, its groups, and the source accounts the people
+    directory gives the person with that id. Only the directory's own links count: an account matched
+    to the person by e-mail or name came from document content, which must never grant access."""
+    if not user:
+        return Principal.of(None, list(groups))
+    rows = db.execute(
+        "SELECT a.source, a.account FROM accounts a JOIN people p ON p.id = a.person "
+        "WHERE p.person_id = ? AND p.in_directory = 1 AND a.linked_by = 'directory' ORDER BY 1, 2",
+        (user,),
+    )
+    return Principal.of(user, list(groups), [f"{source}:{account}" for source, account in rows])

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from index.acl import Principal
+from index.store.documents import Store
+from index.store.identity import principal_for
 from service.settings import Settings, load_settings
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL, EXIT_FAILED = 0, 2, 3, 4
@@ -49,7 +51,8 @@ def indexed_settings(ctx: typer.Context) -> Settings:
     return settings
 
 
-def principal_option(user: str | None, groups: str | None) -> Principal:
-    """`--as USER --groups a,b`; neither means anonymous (public documents only)."""
+def principal_option(store: Store, user: str | None, groups: str | None) -> Principal:
+    """`--as USER --groups a,b`, with the source accounts the directory links to USER; neither means
+    anonymous (public documents only)."""
     group_list = [g.strip() for g in (groups or "").split(",") if g.strip()]
-    return Principal.of(user, group_list)
+    return principal_for(store.db, user, group_list)

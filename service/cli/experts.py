@@ -37,7 +37,9 @@ def experts(
     if not query.strip():
         raise fail("the query is empty")
     filters = ExpertFilters(include_inactive=include_inactive, mentors_only=mentors_only, team=team)
-    found = _finder(ctx).rank_experts(query, principal_option(user, groups), k=k, filters=filters)
+    finder = _finder(ctx)
+    principal = principal_option(finder.store, user, groups)
+    found = finder.rank_experts(query, principal, k=k, filters=filters)
     if as_json:
         typer.echo(json.dumps({"experts": [expert_model(e).model_dump() for e in found]}, indent=2))
         return
@@ -63,7 +65,8 @@ def person(
     as_json: JsonOption = False,
 ) -> None:
     """A person's profile: expertise, recent work, mentoring (only what the user may see)."""
-    profile = _finder(ctx).profile(person_id, principal_option(user, groups))
+    finder = _finder(ctx)
+    profile = finder.profile(person_id, principal_option(finder.store, user, groups))
     if profile is None:
         raise fail(f"no person {person_id!r}")
     if as_json:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from fastapi import HTTPException, Request
 
 from index.acl import Principal
+from index.store.identity import principal_for
 from service.security.tokens import TokenStore
 from service.settings import Settings
 
@@ -88,7 +89,8 @@ def _proxy_caller(settings: Settings, request: Request, peer: str) -> Caller | N
     raw_groups = request.headers.get(settings.groups_header, "").split(",")[:MAX_GROUPS]
     groups = [g for g in (_clean(x) for x in raw_groups) if g]
     scopes = USER_SCOPES | ({"admin"} if set(groups) & set(settings.admin_groups) else set())
-    return Caller(Principal.of(user, groups), frozenset(scopes), "proxy", f"user:{user}")
+    principal = principal_for(request.app.state.engine.store.db, user, groups)
+    return Caller(principal, frozenset(scopes), "proxy", f"user:{user}")
 
 
 def _client_key(settings: Settings, request: Request, peer: str, trusted: bool) -> str:
@@ -134,9 +136,8 @@ def identify(request: Request) -> Caller:
                     bad_token=True,
                 )
             else:
-                caller = Caller(
-                    Principal.of(token.user, token.groups), token.scopes, "token", f"token:{token.id}"
-                )
+                principal = principal_for(request.app.state.engine.store.db, token.user, token.groups)
+                caller = Caller(principal, token.scopes, "token", f"token:{token.id}")
     if caller is None and trusted:
         caller = _proxy_caller(settings, request, peer)
     elif caller is None and request.headers.get(settings.user_header) is not None:
