@@ -55,7 +55,8 @@ class IngestPipeline:
         """
         started = time.perf_counter()
         report = RunReport()
-        run_id = self._start_run(kind)
+        started_at = utc_now()
+        run_id = self._start_run(kind, started_at)
         changes = _Changes()
         cursors: dict[str, str | None] = {}
         generation_before = self.store.generation()
@@ -89,7 +90,7 @@ class IngestPipeline:
         for rep in report.sources:
             if report.error is not None:
                 rep.status, rep.error = "failed", rep.error or report.error
-            self._save_state(rep, cursors.get(rep.name), rep.name in cursors)
+            self._save_state(rep, cursors.get(rep.name), rep.name in cursors, started_at)
         report.generation = self.store.generation()
         report.finish_status()
         report.duration_s = time.perf_counter() - started
@@ -299,9 +300,9 @@ class IngestPipeline:
         row = self.store.db.execute("SELECT cursor FROM sync_state WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
-    def _save_state(self, rep: SourceReport, cursor: str | None, advance: bool) -> None:
-        """Record the source's run; only a run that got through advances its cursor."""
-        now = utc_now()
+    def _save_state(self, rep: SourceReport, cursor: str | None, advance: bool, now: str) -> None:
+        """Record the source's run; only a run that got through advances its cursor. The time recorded is
+        the run's start (`now`): an end time would move with how long hidden documents took to index."""
         if advance:
             self.store.db.execute(
                 "INSERT INTO sync_state(source, cursor, last_run_at, last_success_at, status, report) "
@@ -318,9 +319,9 @@ class IngestPipeline:
                 (rep.name, now, rep.status, json.dumps(rep.as_dict())),
             )
 
-    def _start_run(self, kind: str) -> int:
+    def _start_run(self, kind: str, started_at: str) -> int:
         cur = self.store.db.execute(
-            "INSERT INTO runs(kind, started_at, status) VALUES (?, ?, 'running')", (kind, utc_now())
+            "INSERT INTO runs(kind, started_at, status) VALUES (?, ?, 'running')", (kind, started_at)
         )
         return int(cur.lastrowid or 0)
 

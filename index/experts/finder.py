@@ -38,6 +38,7 @@ from index.experts.profile import (
 )
 from index.retrieval.hybrid import DocResult, HybridRetriever
 from index.store.documents import StoredDocument
+from index.store.visible_people import SeenAs, seen_as
 
 # "who knows about X", "who can help me with X", "is there anyone who knows X": the asking, not the topic.
 _ASKING = re.compile(
@@ -123,11 +124,13 @@ class Ranking:
     rel: dict[int, float]
     ranked: dict[int, DocResult]
     position: dict[int, int]  # document -> its rank in the retrieved list
+    seen: dict[int, SeenAs] = field(default_factory=dict)  # how the asker sees each person
 
     def explain(self, finder: ExpertFinder, score: float, row: PersonRow, now: datetime) -> Expert:
         return finder._explain(
             self.query,
             row,
+            self.seen[row.id],
             score,
             self.accumulators[row.id],
             self.signals[row.id],
@@ -187,9 +190,12 @@ class ExpertFinder:
             if pid in rows and pid not in excluded and _admitted(rows[pid], filters)
         ]
         scored = [(score, row) for score, row in scored if score > 0.0]
-        scored.sort(key=lambda sr: (-sr[0], sr[1].person_id))
+        # ids as the asker sees them (never one a hidden document gave): they name and break ties
+        seen = seen_as(self.store.db, principal, [row.id for _, row in scored])
+        scored = [(score, row) for score, row in scored if row.id in seen]
+        scored.sort(key=lambda sr: (-sr[0], seen[sr[1].id].person_id))
         position = {r.doc: i for i, r in enumerate(ranked)}
-        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position)
+        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position, seen)
 
     def profile(
         self, person_id: str, principal: Principal, now: datetime | None = None
@@ -240,6 +246,7 @@ class ExpertFinder:
         self,
         query: str,
         row: PersonRow,
+        seen: SeenAs,
         score: float,
         person: _Person,
         signals: PersonSignals,
@@ -279,8 +286,8 @@ class ExpertFinder:
         topics = person_topics(person.contributions, docs, now, s, s.topics_per_person)
         dated_all = [c.at for c in person.contributions if c.at is not None]
         return Expert(
-            person_id=row.person_id,
-            name=row.name,
+            person_id=seen.person_id,
+            name=seen.name,
             team=row.team,
             title=row.title,
             score=round(score, 8),

@@ -93,7 +93,7 @@ class IdentityResolver:
 
     def _create(self, source: str, ref: PersonRef) -> int:
         email = clean_email(ref.email) or clean_email(ref.account)
-        name = ref.name or (email.split("@")[0] if email else ref.account)
+        name = display_name(ref)
         base = name_key(name) or f"{source} {ref.account}"
         person_id = re.sub(r"[^a-z0-9]+", ".", base).strip(".") or f"{source}.{ref.account}"
         suffix = 1
@@ -108,8 +108,15 @@ class IdentityResolver:
         return int(cur.lastrowid or 0)
 
 
+def display_name(ref: PersonRef) -> str:
+    """The name a document gives a person: their name, else their e-mail's local part, else the account."""
+    email = clean_email(ref.email) or clean_email(ref.account)
+    return ref.name or (email.split("@")[0] if email else ref.account)
+
+
 def record_contributions(db: sqlite3.Connection, internal_doc: int, doc: SourceDocument) -> int:
-    """Replace a document's contributions; returns how many were stored."""
+    """Replace a document's contributions (each with the name this document gives its person); returns
+    how many were stored."""
     resolver = IdentityResolver(db)
     db.execute("DELETE FROM contributions WHERE doc = ?", (internal_doc,))
     rows = []
@@ -117,9 +124,21 @@ def record_contributions(db: sqlite3.Connection, internal_doc: int, doc: SourceD
         if not c.person.account:
             continue
         resolver.person_for(doc.source, c.person)
-        rows.append((internal_doc, doc.source, c.person.account, c.role.value, iso(c.at), c.weight, c.text))
+        rows.append(
+            (
+                internal_doc,
+                doc.source,
+                c.person.account,
+                c.role.value,
+                iso(c.at),
+                c.weight,
+                c.text,
+                display_name(c.person),
+            )
+        )
     db.executemany(
-        "INSERT INTO contributions(doc, source, account, role, at, weight, text) VALUES (?,?,?,?,?,?,?)", rows
+        "INSERT INTO contributions(doc, source, account, role, at, weight, text, name) VALUES (?,?,?,?,?,?,?,?)",
+        rows,
     )
     return len(rows)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel
 
-from index.store.browse import Contributor, SourceState, last_indexed_at, visible_document, visible_sources
+from index.store.browse import Contributor, SourceState, synced_at, visible_document, visible_sources
 from service.deps import MAX_DOC_ID_CHARS, EngineDep, PrincipalDep, SettingsDep
 from service.security.auth import identify
 
@@ -103,11 +103,12 @@ def freshness(
 def list_sources(
     request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
 ) -> SourcesResponse:
-    """Per source: the documents the caller may see, the last sync, its status and failures count."""
+    """Per source: the documents the caller may see and the last sync; failure counts for admins only.
+    The index's freshness is that of the caller's own sources (`synced_at`)."""
     admin = "admin" in identify(request).scopes
     states = visible_sources(engine.store, principal, include_empty=admin)
     return SourcesResponse(
         sources=states,
         documents=sum(s.documents for s in states),
-        index=freshness(last_indexed_at(engine.store), settings.stale_after_hours),
+        index=freshness(synced_at(states), settings.stale_after_hours),
     )

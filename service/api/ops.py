@@ -1,6 +1,11 @@
-"""Operations: /health (alive), /ready (an index is loaded), /metrics (Prometheus)."""
+"""Operations: /health (alive), /ready (an index is loaded), /metrics (Prometheus).
+
+Error bodies here never carry an exception's text (it can name data paths); the log has it.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -9,9 +14,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from service.api.models import HealthResponse
 from service.deps import EngineDep, SettingsDep
 from service.ops.metrics import Metrics
-from service.security.auth import require_scope
+from service.security.auth import identify, require_scope
 
 router = APIRouter(tags=["ops"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/health", response_model=HealthResponse)
@@ -27,8 +33,9 @@ def ready(engine: EngineDep) -> Response:
     if snap is None:
         try:
             snap = engine.snapshot()
-        except Exception as exc:  # a broken index is "not ready", never a 500
-            return JSONResponse({"detail": f"index not loaded: {exc}"}, status_code=503)
+        except Exception:  # a broken index is "not ready", never a 500
+            log.exception("the index could not be loaded")
+            return JSONResponse({"detail": "index not loaded; see the server log"}, status_code=503)
     if snap is None:
         return JSONResponse({"detail": "no index loaded; run `whoknows ingest` first"}, status_code=503)
     return JSONResponse({"status": "ready", "snapshot": snap.name, "vectors": snap.index.ntotal})
@@ -36,9 +43,11 @@ def ready(engine: EngineDep) -> Response:
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 def metrics(request: Request, settings: SettingsDep) -> Response:
-    """Prometheus text format. Needs the admin scope unless WHOKNOWS_METRICS_PUBLIC=true (index totals
-    count restricted documents too)."""
+    """Prometheus text format. Needs the admin scope; with WHOKNOWS_METRICS_PUBLIC=true others get the
+    request metrics only (index totals count restricted documents too)."""
+    metrics: Metrics = request.app.state.metrics
+    if "admin" in identify(request).scopes:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
     if not settings.metrics_public:
         require_scope("admin")(request)
-    registry: Metrics = request.app.state.metrics
-    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(metrics.public), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]

@@ -176,7 +176,13 @@ def serve(app: FastAPI) -> Iterator[str]:
 
 
 def settings_for(home: Path, **overrides: object) -> Settings:
-    base: dict[str, object] = {"home": home, "rate_limit_per_minute": 0, "stale_after_hours": 36.0}
+    # Tests serve anonymous callers unless they say otherwise; the product's default is off.
+    base: dict[str, object] = {
+        "home": home,
+        "anonymous": True,
+        "rate_limit_per_minute": 0,
+        "stale_after_hours": 36.0,
+    }
     base.update(overrides)
     return Settings.model_validate(base)
 
