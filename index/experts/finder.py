@@ -37,6 +37,7 @@ from index.experts.profile import (
     visible_contributions,
 )
 from index.retrieval.hybrid import DocResult, HybridRetriever
+from index.retrieval.resolve import visible_documents
 from index.store.documents import StoredDocument
 from index.store.visible_people import SeenAs, seen_as
 
@@ -125,12 +126,14 @@ class Ranking:
     ranked: dict[int, DocResult]
     position: dict[int, int]  # document -> its rank in the retrieved list
     seen: dict[int, SeenAs] = field(default_factory=dict)  # how the asker sees each person
+    principal: Principal = field(default_factory=Principal.anonymous)
 
     def explain(self, finder: ExpertFinder, score: float, row: PersonRow, now: datetime) -> Expert:
         return finder._explain(
             self.query,
             row,
             self.seen[row.id],
+            self.principal,
             score,
             self.accumulators[row.id],
             self.signals[row.id],
@@ -195,7 +198,8 @@ class ExpertFinder:
         scored = [(score, row) for score, row in scored if row.id in seen]
         scored.sort(key=lambda sr: (-sr[0], seen[sr[1].id].person_id))
         position = {r.doc: i for i, r in enumerate(ranked)}
-        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position, seen)
+        ranked_by_doc = {r.doc: r for r in ranked}
+        return Ranking(query, scored, people, signals, rel, ranked_by_doc, position, seen, principal)
 
     def profile(
         self, person_id: str, principal: Principal, now: datetime | None = None
@@ -247,6 +251,7 @@ class ExpertFinder:
         query: str,
         row: PersonRow,
         seen: SeenAs,
+        principal: Principal,
         score: float,
         person: _Person,
         signals: PersonSignals,
@@ -258,11 +263,11 @@ class ExpertFinder:
         s = self.settings
         doc_scores = {d: rel[d] * math.fsum(masses) for d, masses in person.mass_by_doc.items()}
         all_docs = sorted({c.doc for c in person.contributions})
-        docs = self.store.documents_by_ids(all_docs)
+        docs = visible_documents(self.store, principal, all_docs)
         # the evidence: the person's strongest retrieved documents, ties broken by document id
         order = sorted(doc_scores, key=lambda d: (-doc_scores[d], docs[d].doc_id if d in docs else ""))
         shown = [d for d in order if d in docs][: s.evidence_per_person]
-        hits = {h.doc_id: h for h in self.retriever.hits([ranked[d] for d in shown], query)}
+        hits = {h.doc_id: h for h in self.retriever.hits([ranked[d] for d in shown], query, principal)}
         evidence = []
         for d in shown:
             doc = docs[d]

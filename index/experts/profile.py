@@ -16,6 +16,7 @@ from datetime import datetime
 
 from index.acl import Principal, visible_sql
 from index.experts.model import ExpertSettings, contribution_mass
+from index.retrieval.resolve import visible_documents
 from index.retrieval.text import STOPWORDS
 from index.store.documents import SQLITE_BATCH, Store, StoredDocument
 from index.store.visible_people import find_person, seen_as
@@ -227,7 +228,7 @@ def build_profile(
     shown = seen_as(store.db, principal, [person.id]).get(person.id)
     if shown is None or (not contributions and not person.in_directory):
         return None
-    docs = store.documents_by_ids(sorted({c.doc for c in contributions}))
+    docs = visible_documents(store, principal, sorted({c.doc for c in contributions}))
     topics = person_topics(contributions, docs, now, settings, settings.topics_per_person * 2)
     roles: dict[str, set[int]] = {}
     for c in contributions:
