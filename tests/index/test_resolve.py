@@ -18,7 +18,6 @@ from index.experts.finder import ExpertFinder
 from index.retrieval.fusion import DocResult
 from index.retrieval.hybrid import HybridRetriever
 from index.retrieval.langchain_retriever import WhoKnowsRetriever
-from index.retrieval.resolve import resolve_ranked, visible_documents
 from index.store.documents import Store
 from index.vectors.faiss_store import SnapshotStore
 from ingest.pipeline import IngestPipeline
@@ -107,6 +106,8 @@ def test_experts_show_no_evidence_from_it(racing: RacingRetriever) -> None:
 
 
 def test_resolve_reads_only_what_the_caller_may_see_now(racing: RacingRetriever) -> None:
+    from index.retrieval.resolve import resolve_ranked, visible_documents
+
     ranked = racing.rank(QUERY, ANYONE)
     assert "hb:payroll" in [c.document.doc_id for _, c in resolve_ranked(racing.store, ANYONE, ranked)]
     racing.tighten()  # type: ignore[attr-defined]
