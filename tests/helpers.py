@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from connectors.base import (
     content_version,
 )
 from connectors.config import SourceConfig
+from connectors.people.connector import PeopleDirectory
 
 
 class ListConnector:
@@ -99,22 +101,12 @@ class CountingEmbedder:
         return self.inner.embed_query(text)
 
 
-class ListDirectory:
-    """A people directory given in memory (a DirectorySource, as `connectors.people` is)."""
+class ListDirectory(PeopleDirectory):
+    """A people directory given in memory instead of read from a file."""
 
     def __init__(self, name: str, people: Sequence[DirectoryPerson]):
-        self.name = name
-        self.people = list(people)
+        super().__init__(name, Path(f"<{name} in memory>"))
+        self.listed = list(people)
 
-    def directory_entries(self) -> Iterator[DirectoryPerson | ConnectorFailure]:
-        yield from self.people
-
-    def load(self, since: str | None = None) -> Iterator[SourceDocument | ConnectorFailure]:
-        return iter(())
-
-    def list_ids(self) -> Iterator[str]:
-        return iter(())
-
-    @property
-    def cursor(self) -> str | None:
-        return None
+    def people(self) -> Iterator[DirectoryPerson | ConnectorFailure]:
+        yield from self.listed

@@ -7,7 +7,7 @@ them. A row that fails the check here is dropped (as is one deleted meanwhile), 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from index.acl import Principal, visible_sql
@@ -15,6 +15,11 @@ from index.retrieval.fusion import DocResult
 from index.store.documents import DOC_COLUMNS, SQLITE_BATCH, Store, StoredDocument, _document
 
 _DOC_COLUMNS = ", ".join(f"d.{c.strip()}" for c in DOC_COLUMNS.split(","))
+_DOCUMENTS = f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.id"
+_CHUNKS = (
+    f"SELECT c.id, c.chunk_id, c.n, c.heading, c.page, c.text, {_DOC_COLUMNS} FROM chunks c "
+    "JOIN documents d ON d.id = c.doc WHERE c.id"
+)
 
 
 @dataclass(frozen=True)
@@ -30,39 +35,29 @@ class ResolvedChunk:
     text: str
 
 
-def visible_documents(store: Store, principal: Principal, ids: Sequence[int]) -> dict[int, StoredDocument]:
-    """Internal document id -> document, for those of `ids` that `principal` may see now."""
+def _visible_rows(store: Store, principal: Principal, select: str, ids: Sequence[int]) -> Iterator[tuple]:  # type: ignore[type-arg]
+    """Rows of `select` (a query over `documents d` ending in `WHERE <id column>`) for `ids`, in
+    batches, each row passing the ACL check in the query that reads it."""
     acl, params = visible_sql(principal)
     wanted = sorted(set(ids))
-    out: dict[int, StoredDocument] = {}
     for start in range(0, len(wanted), SQLITE_BATCH):
         batch = wanted[start : start + SQLITE_BATCH]
         marks = ",".join("?" * len(batch))
-        for row in store.db.execute(
-            f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.id IN ({marks}) AND {acl}", [*batch, *params]
-        ):
-            doc = _document(row)
-            out[doc.id] = doc
-    return out
+        yield from store.db.execute(f"{select} IN ({marks}) AND {acl}", [*batch, *params])
+
+
+def visible_documents(store: Store, principal: Principal, ids: Sequence[int]) -> dict[int, StoredDocument]:
+    """Internal document id -> document, for those of `ids` that `principal` may see now."""
+    docs = (_document(row) for row in _visible_rows(store, principal, _DOCUMENTS, ids))
+    return {doc.id: doc for doc in docs}
 
 
 def visible_chunks(store: Store, principal: Principal, rowids: Sequence[int]) -> dict[int, ResolvedChunk]:
     """Chunk row id -> chunk and document, for those of `rowids` whose document `principal` may see now."""
-    acl, params = visible_sql(principal)
-    wanted = sorted(set(rowids))
-    out: dict[int, ResolvedChunk] = {}
-    for start in range(0, len(wanted), SQLITE_BATCH):
-        batch = wanted[start : start + SQLITE_BATCH]
-        marks = ",".join("?" * len(batch))
-        for row in store.db.execute(
-            f"SELECT c.id, c.chunk_id, c.n, c.heading, c.page, c.text, {_DOC_COLUMNS} FROM chunks c "
-            f"JOIN documents d ON d.id = c.doc WHERE c.id IN ({marks}) AND {acl}",
-            [*batch, *params],
-        ):
-            out[int(row[0])] = ResolvedChunk(
-                int(row[0]), _document(row[6:]), row[1], row[2], row[3], row[4], row[5]
-            )
-    return out
+    return {
+        int(row[0]): ResolvedChunk(int(row[0]), _document(row[6:]), row[1], row[2], row[3], row[4], row[5])
+        for row in _visible_rows(store, principal, _CHUNKS, rowids)
+    }
 
 
 def resolve_ranked(
