@@ -7,6 +7,9 @@ so every viewer who sees the same accounts gets the same id), and by the name th
 contribution gives them. The id assigned when an account was first ingested is never shown: it comes
 from whatever document named the person first, hidden or not, and its suffix (`jane.doe.2`) would tell
 that a namesake exists.
+
+Contributions stored before schema 3 carry no name of their own: until their document is written again,
+the name the account was first seen with stands in for it.
 """
 
 from __future__ import annotations
