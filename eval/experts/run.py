@@ -314,7 +314,8 @@ def systems(prepared: Prepared, finder: ExpertFinder) -> dict[str, Ranker]:
 
 
 def asker_principal(q: TestQuestion) -> Principal:
-    """The asker is the caller: the ranker leaves the caller out, and the documents are public."""
+    """The asker as the caller (the documents are public). A login is not the forum's account of the same
+    spelling unless a directory says so, so `complete` is what leaves the asker out of a run."""
     return Principal.of(q.asker) if q.asker else Principal.anonymous()
 
 
