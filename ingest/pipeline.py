@@ -79,7 +79,8 @@ class IngestPipeline:
         """
         started = time.perf_counter()
         report = RunReport()
-        run_id = self._start_run(kind)
+        started_at = utc_now()
+        run_id = self._start_run(kind, started_at)
         changes = _Changes()
         cursors: dict[str, str | None] = {}
         generation_before = self.store.generation()
@@ -113,7 +114,7 @@ class IngestPipeline:
         for rep in report.sources:
             if report.error is not None:
                 rep.status, rep.error = "failed", rep.error or report.error
-            self._save_state(rep, cursors.get(rep.name), rep.name in cursors)
+            self._save_state(rep, cursors.get(rep.name), rep.name in cursors, started_at)
         report.generation = self.store.generation()
         report.executor = self._executor().stats()
         report.finish_status()
@@ -181,6 +182,7 @@ class IngestPipeline:
                 rep.failures.append(_failure_dict(item))
                 continue
             self._tick("documents", 1)
+            item = within_source_acl(item, config)
             previous = known.get(item.doc_id)
             content = item.content_hash()
             if previous is not None and previous[1] == content:
@@ -321,9 +323,9 @@ class IngestPipeline:
         row = self.store.db.execute("SELECT cursor FROM sync_state WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
-    def _save_state(self, rep: SourceReport, cursor: str | None, advance: bool) -> None:
-        """Record the source's run; only a run that got through advances its cursor."""
-        now = utc_now()
+    def _save_state(self, rep: SourceReport, cursor: str | None, advance: bool, now: str) -> None:
+        """Record the source's run; only a run that got through advances its cursor. The time recorded is
+        the run's start (`now`): an end time would move with how long hidden documents took to index."""
         if advance:
             self.store.db.execute(
                 "INSERT INTO sync_state(source, cursor, last_run_at, last_success_at, status, report) "
@@ -340,12 +342,19 @@ class IngestPipeline:
                 (rep.name, now, rep.status, json.dumps(rep.as_dict())),
             )
 
-    def _start_run(self, kind: str) -> int | None:
-        return self.runs.start(kind) if self.runs is not None else None
+    def _start_run(self, kind: str, started_at: str) -> int | None:
+        return self.runs.start(kind, started_at) if self.runs is not None else None
 
     def _finish_run(self, run_id: int | None, report: RunReport) -> None:
         if self.runs is not None and run_id is not None:
             self.runs.finish(run_id, report.status, report.as_dict())
+
+
+def within_source_acl(doc: SourceDocument, config: SourceConfig) -> SourceDocument:
+    """The document with its ACL inside the source's: whatever a connector or a file says, a document is
+    never visible to anyone the source's `acl` leaves out (it may only narrow it)."""
+    acl = doc.acl.within_ceiling(config.acl)
+    return doc if acl == doc.acl else doc.model_copy(update={"acl": acl})
 
 
 def _failure_dict(failure: ConnectorFailure) -> dict[str, str]:

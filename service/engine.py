@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 
 from opentelemetry.trace import Tracer, TracerProvider
 
 from connectors.config import SourceConfig, SourceContext
 from connectors.registry import build_connector
+from index.acl import Principal
 from index.retrieval.hybrid import HybridRetriever, RetrievalSettings
 from index.snapshot.snapshot import Snapshot
 from index.snapshot.store import SnapshotError, SnapshotStore
 from index.state.base import StateStore
 from index.state.runs import RunLog
 from index.store.documents import Store
+from index.store.identity import principal_for
 from index.vectors.embedder import Embedder
 from index.vectors.factory import make_embedder
 from ingest.executors.base import EmbeddingExecutor
@@ -107,6 +109,11 @@ class Engine:
             self._snapshot, self._marker, self._loading = snap, marker, False
         if snap is not None:
             log.info("serving snapshot %s (%d chunks)", snap.name, snap.live_chunks)
+
+    def principal(self, user: str | None, groups: Sequence[str] = ()) -> Principal:
+        """A signed-in user as the ACL sees them: the login, its groups and the source accounts the people
+        directory links to that login (`index.store.identity.principal_for`)."""
+        return principal_for(self.store.db, user, groups)
 
     def pipeline(
         self, progress: Progress | None = None, executor: EmbeddingExecutor | None = None

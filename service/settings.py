@@ -37,8 +37,9 @@ class Settings(BaseSettings):
     )
 
     home: Path = Path(".whoknows")
-    # Identity
-    anonymous: bool = True
+    # Identity. Anonymous callers (no token, no trusted proxy headers) are refused unless this is on; when
+    # on, they see public documents only, and people only through their public work (README, "Access").
+    anonymous: bool = False
     trusted_proxies: list[str] = Field(default_factory=list)
     user_header: str = "X-Forwarded-User"
     groups_header: str = "X-Forwarded-Groups"

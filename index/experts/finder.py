@@ -40,7 +40,9 @@ from index.experts.profile import (
 )
 from index.experts.ranker import SHIPPED, LinearRanker, load_ranker
 from index.retrieval.hybrid import DocResult, HybridRetriever, SearchHit
+from index.retrieval.resolve import visible_documents
 from index.store.documents import StoredDocument
+from index.store.visible_people import SeenAs, seen_as
 
 # "who knows about X", "who can help me with X", "is there anyone who knows X": the asking, not the topic.
 _ASKING = re.compile(
@@ -128,19 +130,25 @@ class Ranking:
     ranked: dict[int, DocResult]
     position: dict[int, int]  # document -> its rank in the retrieved list
     features: dict[int, list[float]] = field(default_factory=dict)  # person -> the fitted ranker's inputs
+    seen: dict[int, SeenAs] = field(default_factory=dict)  # how the asker sees each person
+    principal: Principal = field(default_factory=Principal.anonymous)
 
     def explain(self, finder: ExpertFinder, k: int, now: datetime) -> list[Expert]:
         """The k best people, explained; their documents and snippets fetched in one go."""
         top = self.people[:k]
-        docs = finder.store.documents_by_ids(
-            sorted({c.doc for _, row in top for c in self.accumulators[row.id].contributions})
+        docs = visible_documents(
+            finder.store,
+            self.principal,
+            sorted({c.doc for _, row in top for c in self.accumulators[row.id].contributions}),
         )
         shown = {row.id: finder._shown(self.accumulators[row.id], self.rel, docs) for _, row in top}
         wanted = sorted({d for ds in shown.values() for d in ds[1]}, key=lambda d: self.position[d])
-        hits = {h.doc_id: h for h in finder.retriever.hits([self.ranked[d] for d in wanted], self.query)}
+        ranked = [self.ranked[d] for d in wanted]
+        hits = {h.doc_id: h for h in finder.retriever.hits(ranked, self.query, self.principal)}
         return [
             finder._explain(
                 row,
+                self.seen[row.id],
                 score,
                 self.accumulators[row.id],
                 self.signals[row.id],
@@ -243,8 +251,14 @@ class ExpertFinder:
         else:
             scored = [(signals[pid].score(s), rows[pid]) for pid in admitted]
         scored = [(score, row) for score, row in scored if score > 0.0]
-        scored.sort(key=lambda sr: (-sr[0], sr[1].person_id))
-        return Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position, features)
+        # ids as the asker sees them (never one a hidden document gave): they name and break ties
+        seen = seen_as(self.store.db, principal, [row.id for _, row in scored])
+        scored = [(score, row) for score, row in scored if row.id in seen]
+        scored.sort(key=lambda sr: (-sr[0], seen[sr[1].id].person_id))
+        ranked_by_doc = {r.doc: r for r in ranked}
+        return Ranking(
+            query, scored, people, signals, rel, ranked_by_doc, position, features, seen, principal
+        )
 
     def profile(
         self, person_id: str, principal: Principal, now: datetime | None = None
@@ -306,6 +320,7 @@ class ExpertFinder:
     def _explain(
         self,
         row: PersonRow,
+        seen: SeenAs,
         score: float,
         person: _Person,
         signals: PersonSignals,
@@ -341,8 +356,8 @@ class ExpertFinder:
         topics = person_topics(person.contributions, docs, now, s, s.topics_per_person)
         dated_all = [c.at for c in person.contributions if c.at is not None]
         return Expert(
-            person_id=row.person_id,
-            name=row.name,
+            person_id=seen.person_id,
+            name=seen.name,
             team=row.team,
             title=row.title,
             score=round(score, 8),

@@ -10,7 +10,7 @@ from typing import Any
 
 MANIFEST_FILE = "manifest.json"
 # The snapshot layout this code reads and writes (slots, partitions, keyword segments, vectors).
-FORMAT = 2
+FORMAT = 3  # 3: partitions hold ACL clauses
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Manifest:
     segments: tuple[str, ...]
     sources: tuple[str, ...]
     kinds: tuple[str, ...]
-    partitions: tuple[tuple[bool, tuple[str, ...]], ...]
+    partitions: tuple[tuple[bool, tuple[tuple[str, ...], ...]], ...]  # (public, ACL clauses)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     created_at: str = ""
 
@@ -44,7 +44,7 @@ class Manifest:
         raw["segments"] = tuple(raw["segments"])
         raw["sources"] = tuple(raw["sources"])
         raw["kinds"] = tuple(raw["kinds"])
-        raw["partitions"] = tuple((bool(p[0]), tuple(p[1])) for p in raw["partitions"])
+        raw["partitions"] = tuple((bool(p[0]), tuple(tuple(c) for c in p[1])) for p in raw["partitions"])
         return cls(**raw)
 
 

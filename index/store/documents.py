@@ -91,8 +91,13 @@ def meta_hash(doc: SourceDocument) -> str:
     """Hash of what can change without re-embedding: ACL, URL, dates, tags, path, people."""
     import hashlib
 
+    # Clauses beyond the first join the hash only when there are any: hashes of one-clause ACLs (every
+    # document stored before clauses existed) stay as they were, so nothing is rewritten for nothing.
+    acl: list[object] = [doc.acl.public, doc.acl.principals()]
+    if doc.acl.within:
+        acl.append(doc.acl.clauses()[1:])
     payload = {
-        "acl": [doc.acl.public, doc.acl.principals()],
+        "acl": acl,
         "url": doc.url,
         "kind": doc.kind,
         "created": iso(doc.created_at),
@@ -244,9 +249,12 @@ class Store:
                 (*values, doc.doc_id),
             )
             internal = int(cur.lastrowid or 0)
+        clauses = doc.acl.clauses()
+        db.execute("UPDATE documents SET acl_clauses = ? WHERE id = ?", (len(clauses), internal))
         db.execute("DELETE FROM doc_acl WHERE doc = ?", (internal,))
         db.executemany(
-            "INSERT INTO doc_acl(doc, principal) VALUES (?, ?)", [(internal, p) for p in doc.acl.principals()]
+            "INSERT INTO doc_acl(doc, clause, principal) VALUES (?, ?, ?)",
+            [(internal, n, p) for n, clause in enumerate(clauses) for p in clause],
         )
         return internal
 
@@ -309,15 +317,21 @@ class Store:
 
     # --- what a snapshot is built from ------------------------------------------------------------
 
-    def document_acls(self) -> list[tuple[int, str, str, bool, tuple[str, ...]]]:
-        """Every document as (internal id, source, kind, public, principals), by internal id."""
-        principals: dict[int, list[str]] = {}
-        for doc, principal in self.db.execute("SELECT doc, principal FROM doc_acl ORDER BY doc, principal"):
-            principals.setdefault(int(doc), []).append(str(principal))
-        return [
-            (int(r[0]), str(r[1]), str(r[2]), bool(r[3]), tuple(principals.get(int(r[0]), ())))
-            for r in self.db.execute("SELECT id, source, kind, acl_public FROM documents ORDER BY id")
-        ]
+    def document_acls(self) -> list[tuple[int, str, str, bool, tuple[tuple[str, ...], ...]]]:
+        """Every document as (internal id, source, kind, public, ACL clauses), by internal id. A reader
+        needs one principal of each clause (index/acl.py)."""
+        clauses: dict[int, dict[int, list[str]]] = {}
+        for doc, clause, principal in self.db.execute(
+            "SELECT doc, clause, principal FROM doc_acl ORDER BY doc, clause, principal"
+        ):
+            clauses.setdefault(int(doc), {}).setdefault(int(clause), []).append(str(principal))
+        out = []
+        for r in self.db.execute("SELECT id, source, kind, acl_public FROM documents ORDER BY id"):
+            of_doc = clauses.get(int(r[0]), {})
+            out.append(
+                (int(r[0]), str(r[1]), str(r[2]), bool(r[3]), tuple(tuple(of_doc[c]) for c in sorted(of_doc)))
+            )
+        return out
 
     def chunk_rows(
         self, rowids: Sequence[int] | None = None, batch: int = 5_000
