@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def _export(source: Path, folder: Path) -> None:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
     fp32, prepared = folder / "model.onnx", folder / "model_prepared.onnx"
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on the model's Python control flow
         torch.onnx.export(
             LastHiddenState(model),
             (example, example, torch.zeros_like(example)),

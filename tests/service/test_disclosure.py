@@ -229,7 +229,7 @@ def test_no_timing_and_no_hidden_counts(served: tuple[str, Engine]) -> None:
     assert "wiki" not in {s["source"] for s in anonymous["sources"]}
     admin_forum = {s["source"]: s for s in admin["sources"]}["forum"]
     assert admin_forum["failures"] == 1 and admin_forum["status"] == "partial"
-    (started,) = engine.store.db.execute("SELECT started_at FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    ((started,),) = engine.state.query("SELECT started_at FROM runs ORDER BY id DESC LIMIT 1")
     assert forum["last_success_at"] == started and anonymous["index"]["updated_at"] == started
 
 
