@@ -103,11 +103,19 @@ class HybridRetriever:
         settings: RetrievalSettings | None = None,
         analyzer: Analyzer | None = None,
     ):
-        self.store = store
+        self._store = store
         self.snapshot = snapshot
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         self.analyzer = analyzer or Analyzer()
+
+    @property
+    def store(self) -> Store:
+        """What documents, chunks and people are read from: the live snapshot's own copy of the store
+        (so a request reads the version it ranked against, and a replica needs no home), else the
+        store given (snapshots made before they carried a copy)."""
+        snap = self.snapshot()
+        return snap.store if snap is not None and snap.store is not None else self._store
 
     # --- legs -----------------------------------------------------------------------------------
 
