@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from index.vectors.faiss_store import SnapshotStore
+from index.snapshot.store import SnapshotStore
 
 from connectors.base import Acl
 from index.acl import Principal
@@ -60,7 +60,7 @@ def racing(tmp_path: Path, embedder: Any) -> RacingRetriever:
     connector = ListConnector("hb", [PAYROLL, *OTHERS])
     pipeline.run([(source_config("hb"), connector)])
     retriever = RacingRetriever(
-        store, lambda: snapshots.load_current(embedder.model_name, embedder.dim), embedder
+        store, lambda: snapshots.load_current(embedder), embedder
     )
 
     def tighten() -> None:  # payroll becomes hr-only: a metadata-only reindex, committed
