@@ -61,6 +61,9 @@ class Engine:
         shared snapshot folder never opens one)."""
         return Store(self.settings.home)
 
+    def _home(self) -> Store:
+        return self.store
+
     @property
     def reader(self) -> Store:
         """What requests read: the live snapshot's own copy of the store (the home's store before any
@@ -85,8 +88,8 @@ class Engine:
     @cached_property
     def retriever(self) -> HybridRetriever:
         if self.tracer is not None:
-            return TracedRetriever(self.store, self.snapshot, self.embedder, RetrievalSettings(), self.tracer)
-        return HybridRetriever(self.store, self.snapshot, self.embedder, RetrievalSettings())
+            return TracedRetriever(self._home, self.snapshot, self.embedder, RetrievalSettings(), self.tracer)
+        return HybridRetriever(self._home, self.snapshot, self.embedder, RetrievalSettings())
 
     def snapshot(self) -> Snapshot | None:
         """The live snapshot. A newly published one is loaded in the background while the old serves."""

@@ -97,7 +97,7 @@ class HybridRetriever:
 
     def __init__(
         self,
-        store: Store,
+        store: Store | Callable[[], Store],
         snapshot: Callable[[], Snapshot | None],
         embedder: Embedder,
         settings: RetrievalSettings | None = None,
@@ -115,7 +115,9 @@ class HybridRetriever:
         (so a request reads the version it ranked against, and a replica needs no home), else the
         store given (snapshots made before they carried a copy)."""
         snap = self.snapshot()
-        return snap.store if snap is not None and snap.store is not None else self._store
+        if snap is not None and snap.store is not None:
+            return snap.store
+        return self._store if isinstance(self._store, Store) else self._store()
 
     # --- legs -----------------------------------------------------------------------------------
 

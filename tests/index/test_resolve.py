@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from index.snapshot.store import SnapshotStore
 
 from connectors.base import Acl
 from index.acl import Principal
@@ -19,6 +18,7 @@ from index.experts.finder import ExpertFinder
 from index.retrieval.fusion import DocResult
 from index.retrieval.hybrid import HybridRetriever
 from index.retrieval.langchain_retriever import WhoKnowsRetriever
+from index.snapshot.store import SnapshotStore
 from index.store.documents import Store
 from ingest.pipeline import IngestPipeline
 from tests.helpers import ListConnector, make_doc, source_config
@@ -59,9 +59,7 @@ def racing(tmp_path: Path, embedder: Any) -> RacingRetriever:
     pipeline = IngestPipeline(store, snapshots, embedder)
     connector = ListConnector("hb", [PAYROLL, *OTHERS])
     pipeline.run([(source_config("hb"), connector)])
-    retriever = RacingRetriever(
-        store, lambda: snapshots.load_current(embedder), embedder
-    )
+    retriever = RacingRetriever(store, lambda: snapshots.load_current(embedder), embedder)
 
     def tighten() -> None:  # payroll becomes hr-only: a metadata-only reindex, committed
         hr_only = PAYROLL.model_copy(update={"acl": Acl(groups=frozenset({"hr"}))})
