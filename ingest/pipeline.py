@@ -86,7 +86,7 @@ class IngestPipeline:
         generation_before = self.store.generation()
         db = self.store.db
         db.execute("BEGIN IMMEDIATE")
-        previous = self.snapshots.current_name()
+        built: str | None = None
         try:
             for config, connector in sources:
                 rep, ok = self._run_source(config, connector, full, changes)
@@ -95,7 +95,7 @@ class IngestPipeline:
                     cursors[config.name] = connector.cursor
             if changes.added or changes.removed or changes.metadata:
                 self.store.bump_generation()
-            report.snapshot = self._publish(generation_before, changes)
+            built = self._build(generation_before, changes)
         except (OSError, SnapshotError, sqlite3.Error, EmbeddingError) as exc:
             db.execute("ROLLBACK")
             log.error("run rolled back, the previous index keeps serving: %s", exc)
@@ -108,13 +108,12 @@ class IngestPipeline:
             try:
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
-                if previous is not None and report.snapshot != previous:
-                    self.snapshots.publish(previous)  # the vectors must not run ahead of the store
-                report.error, report.snapshot, cursors = f"commit failed: {exc}", previous, {}
+                report.error, built, cursors = f"commit failed: {exc}", None, {}
         for rep in report.sources:
             if report.error is not None:
                 rep.status, rep.error = "failed", rep.error or report.error
             self._save_state(rep, cursors.get(rep.name), rep.name in cursors, started_at)
+        report.snapshot = self._go_live(built, report) if built is not None else self.snapshots.current_name()
         report.generation = self.store.generation()
         report.executor = self._executor().stats()
         report.finish_status()
@@ -287,26 +286,40 @@ class IngestPipeline:
 
     # --- snapshot -------------------------------------------------------------------------------
 
-    def _publish(self, generation_before: int, changes: _Changes) -> str | None:
-        """Publish a snapshot matching the store: incremental from the live one when it is in step."""
+    def _build(self, generation_before: int, changes: _Changes) -> str:
+        """Build (not yet publish) the snapshot matching the store: incremental from the live one when
+        it is in step; with nothing changed, one that shares every file of the live one but the copy of
+        the store (whose sync times this run moves)."""
         generation = self.store.generation()
         try:
             live = self.snapshots.load_current(self.embedder)
         except SnapshotError as exc:
             log.warning("rebuilding the snapshot from the store: %s", exc)
             live = None
-        if live is not None and live.manifest.generation == generation:
-            return live.name
         builder = SnapshotBuilder(self.store, self.snapshots, self.embedder)
-        if live is not None and live.manifest.generation == generation_before:
+        if live is not None and live.manifest.generation == generation:
+            name = builder.build(generation, live)
+        elif live is not None and live.manifest.generation == generation_before:
             removed_set = set(changes.removed)
             added = [i for i in changes.added if i not in removed_set]
             name = builder.build(generation, live, changes.removed, added)
         else:
             name = builder.build(generation)
         self.last_build = builder.last
-        self.snapshots.load(name, self.embedder)  # verify before going live
-        self.snapshots.publish(name)
+        return name
+
+    def _go_live(self, name: str, report: RunReport) -> str | None:
+        """After the store committed: give the built snapshot its copy of the store, verify, publish.
+        A failure here leaves the previous snapshot serving; the store is then ahead of it, and the
+        next run, finding the live snapshot out of step, builds one in full."""
+        try:
+            self.snapshots.attach_store(name, self.store)
+            self.snapshots.load(name, self.embedder)  # verify before going live
+            self.snapshots.publish(name)
+        except (OSError, SnapshotError, sqlite3.Error) as exc:
+            log.error("the snapshot could not go live, the previous one keeps serving: %s", exc)
+            report.error = f"committed, but the new snapshot could not go live: {exc}"
+            return self.snapshots.current_name()
         return name
 
     # --- bookkeeping ----------------------------------------------------------------------------

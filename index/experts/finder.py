@@ -41,7 +41,7 @@ from index.experts.profile import (
 from index.experts.ranker import SHIPPED, LinearRanker, load_ranker
 from index.retrieval.hybrid import DocResult, HybridRetriever, SearchHit
 from index.retrieval.resolve import visible_documents
-from index.store.documents import StoredDocument
+from index.store.documents import Store, StoredDocument
 from index.store.visible_people import SeenAs, seen_as
 
 # "who knows about X", "who can help me with X", "is there anyone who knows X": the asking, not the topic.
@@ -174,13 +174,16 @@ class ExpertFinder:
     ):
         """`ranker` overrides the file of `settings.ranker_path` (the shipped ranker.json by default)."""
         self.retriever = retriever
-        self.store = retriever.store
         settings = settings or ExpertSettings()
         self.ranker: LinearRanker | None = None
         if settings.scorer == "learned":
             path = Path(settings.ranker_path) if settings.ranker_path else SHIPPED
             self.ranker = ranker or load_ranker(path)
         self.settings = settings.resolve(dict(self.ranker.settings) if self.ranker else None)
+
+    @property
+    def store(self) -> Store:
+        return self.retriever.store
 
     def rank_experts(
         self,

@@ -97,17 +97,27 @@ class HybridRetriever:
 
     def __init__(
         self,
-        store: Store,
+        store: Store | Callable[[], Store],
         snapshot: Callable[[], Snapshot | None],
         embedder: Embedder,
         settings: RetrievalSettings | None = None,
         analyzer: Analyzer | None = None,
     ):
-        self.store = store
+        self._store = store
         self.snapshot = snapshot
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         self.analyzer = analyzer or Analyzer()
+
+    @property
+    def store(self) -> Store:
+        """What documents, chunks and people are read from: the live snapshot's own copy of the store
+        (so a request reads the version it ranked against, and a replica needs no home), else the
+        store given (snapshots made before they carried a copy)."""
+        snap = self.snapshot()
+        if snap is not None and snap.store is not None:
+            return snap.store
+        return self._store if isinstance(self._store, Store) else self._store()
 
     # --- legs -----------------------------------------------------------------------------------
 

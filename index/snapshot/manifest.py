@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_FILE = "manifest.json"
+STORE_FILE = "store.db"
 # The snapshot layout this code reads and writes (slots, partitions, keyword segments, vectors).
 FORMAT = 3  # 3: partitions hold ACL clauses
 
@@ -34,6 +35,9 @@ class Manifest:
     partitions: tuple[tuple[bool, tuple[tuple[str, ...], ...]], ...]  # (public, ACL clauses)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     created_at: str = ""
+    # The snapshot's own copy of the store (STORE_FILE), added after the store commits: its size in bytes
+    # (0: no copy, the store of the home serves) and the store generation it holds.
+    store_bytes: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,7 +22,8 @@ import numpy as np
 from index.acl import Principal
 from index.keyword.index import KeywordIndex, VisibleStats
 from index.keyword.segment import Segment
-from index.snapshot.manifest import Manifest
+from index.snapshot.manifest import STORE_FILE, Manifest
+from index.store.documents import Store
 from index.vectors.faiss_index import SlotSelector, read_index
 
 # Masks kept per (caller, filters): a search that repeats its caller reuses them. Each holds two
@@ -103,6 +104,12 @@ class Snapshot:
             [Segment(path / "keyword" / name) for name in manifest.segments], self.slot_length
         )
         self.vectors: faiss.Index = read_index(path / "vectors.faiss")
+        # the snapshot's own copy of the store: what it answers from (None: made before copies existed)
+        self.store: Store | None = (
+            Store.snapshot_copy(path / STORE_FILE)
+            if manifest.store_bytes and (path / STORE_FILE).exists()
+            else None
+        )
         self._views: OrderedDict[tuple[tuple[str, ...], Filters], CallerView] = OrderedDict()
         self._lock = threading.Lock()
 

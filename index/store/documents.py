@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -113,31 +114,63 @@ def meta_hash(doc: SourceDocument) -> str:
 class Store:
     """One SQLite database in WAL mode. Writers use `transaction()`; readers get a connection per thread."""
 
-    def __init__(self, home: Path, readonly: bool = False):
+    def __init__(self, home: Path, readonly: bool = False, path: Path | None = None, immutable: bool = False):
+        """The store of `home` (`<home>/whoknows.db`), or the database file `path`. `immutable`: a
+        snapshot's copy, which nobody writes: read without locks (safe on a shared, read-only volume)."""
         self.home = home
-        self.path = home / DB_FILENAME
-        self.readonly = readonly
-        if not readonly:
+        self.path = path or home / DB_FILENAME
+        self.readonly = readonly or immutable
+        self.immutable = immutable
+        if not self.readonly:
             home.mkdir(parents=True, exist_ok=True)
         elif not self.path.exists():
             raise FileNotFoundError(f"no WhoKnows store at {self.path}; run `whoknows ingest` first")
         self._local = threading.local()
-        if not readonly:
+        if not self.readonly:
             migrate(self.db)
+
+    @classmethod
+    def snapshot_copy(cls, path: Path) -> Store:
+        """A snapshot's own copy of the store (see `copy_into`), read-only and lock-free."""
+        return cls(path.parent, path=path, immutable=True)
+
+    def copy_into(self, target: Path) -> None:
+        """A consistent copy of the committed store in `target`, for a snapshot: in rollback-journal mode
+        (a snapshot is never written, so readers need no WAL files), without the API tokens and run
+        history that older versions kept here (those live in the state store; `secure_delete` so their
+        bytes do not survive in free pages)."""
+        source = sqlite3.connect(self.path, timeout=30)
+        copy = sqlite3.connect(target, isolation_level=None)
+        try:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+            copy.execute("PRAGMA secure_delete=ON")
+            tables = {r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table in ("api_tokens", "runs"):
+                if table in tables:
+                    copy.execute(f"DELETE FROM {table}")
+        finally:
+            copy.close()
+            source.close()
+        with target.open("rb") as fh:
+            os.fsync(fh.fileno())
 
     @property
     def db(self) -> sqlite3.Connection:
         """This thread's connection (SQLite connections are not shared across threads)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            if self.readonly:
+            if self.immutable:
+                conn = sqlite3.connect(f"file:{self.path}?immutable=1", uri=True, isolation_level=None)
+            elif self.readonly:
                 conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
             else:
                 conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
                 conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            if not self.immutable:
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
         return conn
 

@@ -61,7 +61,7 @@ def get_document(
     ],
 ) -> DocumentModel:
     """A document's text and metadata; 404 alike for a missing document and one the caller may not see."""
-    view = visible_document(engine.store, principal, doc_id)
+    view = visible_document(engine.reader, principal, doc_id)
     if view is None:
         raise HTTPException(status_code=404, detail="no such document")
     d = view.document
@@ -116,7 +116,7 @@ def sources_response(
 ) -> SourcesResponse:
     """The sources `principal` may see (an admin also sees empty ones) and the index's freshness; /sources
     and the MCP sources resource."""
-    states = visible_sources(engine.store, principal, include_empty=admin)
+    states = visible_sources(engine.reader, principal, include_empty=admin)
     return SourcesResponse(
         sources=states,
         documents=sum(s.documents for s in states),

@@ -28,7 +28,7 @@ def ask(
         raise fail("the question is empty")
     engine = Engine(settings)
     asker = build_asker(engine)
-    answer = asyncio.run(asker.answer(question, principal_option(engine.store, user, groups), k))
+    answer = asyncio.run(asker.answer(question, principal_option(engine.reader, user, groups), k))
     if as_json:
         typer.echo(json.dumps(answer_dict(answer), indent=2, ensure_ascii=False))
         return

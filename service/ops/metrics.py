@@ -36,7 +36,7 @@ class IndexCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
-        counts = self.engine.store.counts()
+        counts = self.engine.reader.counts()
         for name in ("documents", "chunks", "people"):
             yield GaugeMetricFamily(f"whoknows_index_{name}", f"{name} in the store", value=counts[name])
         snap = self.engine.loaded_snapshot

@@ -58,7 +58,13 @@ def test_second_ingest_embeds_nothing_and_edit_reembeds_only_that_document(tmp_p
     assert second.sources[0].chunks_embedded == 0
     assert second.sources[0].documents_unchanged == 4
     assert counting.passages == embedded_first
-    assert second.snapshot == first.snapshot  # nothing changed, nothing republished
+    # nothing changed: the new snapshot shares every index file with the first (hard links); only its
+    # copy of the store is new (the run moved the sources' sync times)
+    assert second.snapshot != first.snapshot
+    one, two = snaps.root / str(first.snapshot), snaps.root / str(second.snapshot)
+    for file in ("vectors.faiss", *(str(p.relative_to(one)) for p in (one / "keyword").rglob("*.npy"))):
+        assert (one / file).stat().st_ino == (two / file).stat().st_ino, file
+    assert (two / "store.db").stat().st_ino != (one / "store.db").stat().st_ino
 
     connector.docs[2] = make_doc(
         "hb", "expenses", "Travel expenses", "Hotel costs up to 210 euros per night."
