@@ -93,7 +93,11 @@ class Engine:
 
     def snapshot(self) -> Snapshot | None:
         """The live snapshot. A newly published one is loaded in the background while the old serves."""
-        marker = self.snapshots.current_marker()
+        try:
+            marker = self.snapshots.current_marker()
+        except OSError as exc:  # an unreadable snapshot folder: keep what serves, /ready says why
+            log.error("cannot read the snapshot folder, keeping the previous index: %s", exc)
+            return self._snapshot
         if marker == self._marker:
             return self._snapshot
         if self._snapshot is None:

@@ -18,6 +18,7 @@ from index.experts.finder import ExpertFilters, ExpertFinder, primary_role
 from index.experts.model import ActivityClock, ExpertSettings, PersonSignals, quality, relevance_weights
 from index.experts.ranker import RankerFileError, load_ranker, ranker_from_dict
 from index.snapshot.store import SnapshotStore
+from index.store.documents import Store
 from ingest.pipeline import IngestPipeline
 from ingest.vector_cache import VectorCache
 from tests.helpers import ListConnector, source_config
@@ -462,8 +463,8 @@ def test_cached_contributions_follow_every_change_of_the_store(tmp_path):
     f = ExpertFinder(build_store(home, HashEmbedder(), docs), ExpertSettings())
     q = "kafka consumer lag"
     assert ids(f.rank_experts(q, Principal(), now=NOW)) == ["zoe"]
-    pipeline = IngestPipeline(
-        f.store, SnapshotStore(home), f.retriever.embedder, VectorCache(home / "cache.sqlite", 64)
+    pipeline = IngestPipeline(  # the home store: the finder reads the published snapshot's copy
+        Store(home), SnapshotStore(home), f.retriever.embedder, VectorCache(home / "cache.sqlite", 64)
     )
 
     def publish(documents: list[SourceDocument]) -> None:
