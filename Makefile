@@ -47,7 +47,8 @@ $(DEMO_TOKEN): | demo-ingest
 run: demo-ingest $(DEMO_TOKEN)
 	@echo "Signed out you see the demo's public pages. To search as Ana Alvarez (group staff), paste this token"
 	@echo "into the page's 'API token' box, or curl -H \"Authorization: Bearer <token>\": $$(cat $(DEMO_TOKEN))"
-	$(WK) --home $(DEMO_HOME) serve --host 127.0.0.1 --port 8000
+	# The demo lets anonymous visitors see its public pages; a real install leaves anonymous off (the default).
+	WHOKNOWS_ANONYMOUS=true $(WK) --home $(DEMO_HOME) serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP) $(SYSSTAMP)
 	$(PY) -m pytest -q

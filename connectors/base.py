@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DocId = str
 
@@ -26,17 +26,75 @@ class Role(StrEnum):
 
 
 class Acl(BaseModel):
-    """Who may see a document. A source that cannot tell yields the default: private to nobody."""
+    """Who may see a document. A source that cannot tell yields the default: private to nobody.
+
+    A reader may see it when it is public, or when they hold one of its principals (`users` are logins,
+    `groups` group names, `accounts` "<source>:<account>" accounts of one source) and, for each set in
+    `within`, one principal of that set too. `within` is how a ceiling narrows a document's own ACL
+    without widening it: a page restricted to `security` in a share for `staff` is for readers in both.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     public: bool = False
     users: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
+    accounts: frozenset[str] = frozenset()
+    within: tuple[frozenset[str], ...] = ()  # principal strings, as `principals()` writes them
+
+    @model_validator(mode="after")
+    def _public_is_unconditional(self) -> Acl:
+        if self.public and self.within:
+            raise ValueError("a public ACL cannot also require `within` principals")
+        return self
 
     def principals(self) -> list[str]:
-        """Principal strings as stored: `user:<id>` and `group:<name>`, sorted for stable hashing."""
-        return sorted([f"user:{u}" for u in self.users] + [f"group:{g}" for g in self.groups])
+        """Principal strings as stored: `user:<login>`, `group:<name>` and `account:<source>:<account>`,
+        sorted for stable hashing."""
+        return sorted(
+            [f"user:{u}" for u in self.users]
+            + [f"group:{g}" for g in self.groups]
+            + [f"account:{a}" for a in self.accounts]
+        )
+
+    def clauses(self) -> list[list[str]]:
+        """What a reader must hold: one principal of every clause. None for a public document; one empty
+        clause (nobody) for a private one that names nobody."""
+        if self.public:
+            return []
+        return [self.principals(), *sorted(sorted(w) for w in self.within)]
+
+    def within_ceiling(self, ceiling: Acl) -> Acl:
+        """This ACL never wider than `ceiling` (a source's ACL): who passes both. A public document in a
+        restricted source gets the source's ACL; a restricted one keeps its restriction inside it."""
+        if ceiling.public:
+            return self
+        if self.public:
+            return ceiling
+        return acl_of_clauses([*self.clauses(), *ceiling.clauses()])
+
+
+def acl_of_clauses(clauses: list[list[str]]) -> Acl:
+    """The Acl requiring one principal of every clause, simplified: a clause that holds another one adds
+    nothing (`staff` and `staff or contractors` is `staff`). The first clause left is the ACL's own
+    principals, the others its `within`, sorted."""
+    sets = list(dict.fromkeys(frozenset(c) for c in clauses))
+    kept = [c for c in sets if not any(other < c for other in sets)]
+    if not kept:
+        return Acl(public=True)
+    own, rest = kept[0], sorted(kept[1:], key=sorted)
+    fields: dict[str, set[str]] = {"user": set(), "group": set(), "account": set()}
+    for principal in own:
+        kind, sep, name = principal.partition(":")
+        if not sep or kind not in fields or not name:
+            raise ValueError(f"not a principal: {principal!r} (user:, group: or account:)")
+        fields[kind].add(name)
+    return Acl(
+        users=frozenset(fields["user"]),
+        groups=frozenset(fields["group"]),
+        accounts=frozenset(fields["account"]),
+        within=tuple(rest),
+    )
 
 
 class PersonRef(BaseModel):

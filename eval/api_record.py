@@ -90,7 +90,8 @@ def _tokens(home: Path) -> dict[str, str]:
 
 
 def _serve(home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "WHOKNOWS_RATE_LIMIT_PER_MINUTE": "0"}
+    # as `make run` serves the demo: anonymous visitors see its public pages
+    env = {**os.environ, "WHOKNOWS_RATE_LIMIT_PER_MINUTE": "0", "WHOKNOWS_ANONYMOUS": "true"}
     # Expert scores decay with the age of the evidence: the wall clock is frozen (libfaketime, the
     # Debian package `faketime`), the monotonic clocks the server's timeouts use are left alone.
     env.update(FAKETIME=FROZEN_AT, DONT_FAKE_MONOTONIC="1", LD_PRELOAD=LIBFAKETIME)

@@ -1,24 +1,46 @@
-"""The one permission check: who is asking, and the SQL that keeps every path to what they may see."""
+"""The one permission check: who is asking, and the SQL that keeps every path to what they may see.
+
+A document is visible when it is public, or when the caller holds one principal of each of its ACL
+clauses (`connectors.base.Acl.clauses`; `doc_acl` stores them numbered from 0). Principals are
+namespaced: `user:<login>` is a login from the SSO proxy or an API token, `group:<name>` a group, and
+`account:<source>:<account>` an account on one source (a Confluence account id, say). A caller holds an
+account principal only when the people directory links that account to them: a login and a source's
+account of the same spelling are different people unless the directory says otherwise.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+
+from connectors.base import Acl
 
 
 @dataclass(frozen=True)
 class Principal:
-    """A caller: a user id with groups. Anonymous (user None, no groups) sees public documents only."""
+    """A caller: a login with groups, and the source accounts the directory gives them. Anonymous (no
+    login, no groups) sees public documents only."""
 
     user: str | None = None
     groups: frozenset[str] = field(default_factory=frozenset)
+    accounts: frozenset[str] = field(default_factory=frozenset)  # "<source>:<account>"
 
     @classmethod
     def anonymous(cls) -> Principal:
         return cls()
 
     @classmethod
-    def of(cls, user: str | None, groups: list[str] | tuple[str, ...] | frozenset[str] = ()) -> Principal:
-        return cls(user=user or None, groups=frozenset(g for g in groups if g))
+    def of(
+        cls,
+        user: str | None,
+        groups: Collection[str] = (),
+        accounts: Collection[str] = (),
+    ) -> Principal:
+        return cls(
+            user=user or None,
+            groups=frozenset(g for g in groups if g),
+            accounts=frozenset(a for a in accounts if a) if user else frozenset(),
+        )
 
     @property
     def is_anonymous(self) -> bool:
@@ -29,6 +51,7 @@ class Principal:
         out = [f"group:{g}" for g in sorted(self.groups)]
         if self.user:
             out.insert(0, f"user:{self.user}")
+            out += [f"account:{a}" for a in sorted(self.accounts)]
         return out
 
 
@@ -36,18 +59,38 @@ def visible_sql(principal: Principal, doc_alias: str = "d") -> tuple[str, list[s
     """A WHERE fragment (and its parameters) true exactly for the documents `principal` may see.
 
     Every query that returns content, evidence or counts joins `documents` and adds this fragment.
+    The first test (a principal of clause 0) uses the principal index; only documents with more than one
+    clause (`acl_clauses`) count the clauses the caller satisfies.
     """
     names = principal.principals()
+    d = doc_alias
     if not names:
-        return f"{doc_alias}.acl_public = 1", []
+        return f"{d}.acl_public = 1", []
     marks = ",".join("?" * len(names))
     return (
-        f"({doc_alias}.acl_public = 1 OR {doc_alias}.id IN "
-        f"(SELECT doc FROM doc_acl WHERE principal IN ({marks})))",
-        names,
+        f"({d}.acl_public = 1 OR ({d}.id IN "
+        f"(SELECT doc FROM doc_acl WHERE clause = 0 AND principal IN ({marks})) "
+        f"AND ({d}.acl_clauses = 1 OR {d}.acl_clauses = (SELECT COUNT(DISTINCT a.clause) FROM doc_acl a "
+        f"WHERE a.doc = {d}.id AND a.principal IN ({marks})))))",
+        [*names, *names],
     )
 
 
-def can_see(principal: Principal, public: bool, doc_principals: list[str] | set[str]) -> bool:
-    """The same rule as `visible_sql`, for a document already in memory."""
-    return public or bool(set(principal.principals()) & set(doc_principals))
+def can_see(
+    principal: Principal,
+    public: bool,
+    doc_principals: Collection[str],
+    within: Sequence[Collection[str]] = (),
+) -> bool:
+    """The same rule as `visible_sql`, for a document already in memory: public, or a principal of
+    `doc_principals` (clause 0) and one of each further clause in `within`."""
+    if public:
+        return True
+    held = set(principal.principals())
+    return bool(held & set(doc_principals)) and all(held & set(clause) for clause in within)
+
+
+def acl_allows(principal: Principal, acl: Acl) -> bool:
+    """`can_see` for a connector's Acl."""
+    clauses = acl.clauses()
+    return acl.public or can_see(principal, False, clauses[0], clauses[1:])

@@ -79,13 +79,14 @@ class IngestPipeline:
         """
         started = time.perf_counter()
         report = RunReport()
-        run_id = self._start_run(kind)
+        started_at = utc_now()
+        run_id = self._start_run(kind, started_at)
         changes = _Changes()
         cursors: dict[str, str | None] = {}
         generation_before = self.store.generation()
         db = self.store.db
         db.execute("BEGIN IMMEDIATE")
-        previous = self.snapshots.current_name()
+        built: str | None = None
         try:
             for config, connector in sources:
                 rep, ok = self._run_source(config, connector, full, changes)
@@ -94,7 +95,7 @@ class IngestPipeline:
                     cursors[config.name] = connector.cursor
             if changes.added or changes.removed or changes.metadata:
                 self.store.bump_generation()
-            report.snapshot = self._publish(generation_before, changes)
+            built = self._build(generation_before, changes)
         except (OSError, SnapshotError, sqlite3.Error, EmbeddingError) as exc:
             db.execute("ROLLBACK")
             log.error("run rolled back, the previous index keeps serving: %s", exc)
@@ -107,13 +108,12 @@ class IngestPipeline:
             try:
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
-                if previous is not None and report.snapshot != previous:
-                    self.snapshots.publish(previous)  # the vectors must not run ahead of the store
-                report.error, report.snapshot, cursors = f"commit failed: {exc}", previous, {}
+                report.error, built, cursors = f"commit failed: {exc}", None, {}
         for rep in report.sources:
             if report.error is not None:
                 rep.status, rep.error = "failed", rep.error or report.error
-            self._save_state(rep, cursors.get(rep.name), rep.name in cursors)
+            self._save_state(rep, cursors.get(rep.name), rep.name in cursors, started_at)
+        report.snapshot = self._go_live(built, report) if built is not None else self.snapshots.current_name()
         report.generation = self.store.generation()
         report.executor = self._executor().stats()
         report.finish_status()
@@ -181,6 +181,7 @@ class IngestPipeline:
                 rep.failures.append(_failure_dict(item))
                 continue
             self._tick("documents", 1)
+            item = within_source_acl(item, config)
             previous = known.get(item.doc_id)
             content = item.content_hash()
             if previous is not None and previous[1] == content:
@@ -285,26 +286,40 @@ class IngestPipeline:
 
     # --- snapshot -------------------------------------------------------------------------------
 
-    def _publish(self, generation_before: int, changes: _Changes) -> str | None:
-        """Publish a snapshot matching the store: incremental from the live one when it is in step."""
+    def _build(self, generation_before: int, changes: _Changes) -> str:
+        """Build (not yet publish) the snapshot matching the store: incremental from the live one when
+        it is in step; with nothing changed, one that shares every file of the live one but the copy of
+        the store (whose sync times this run moves)."""
         generation = self.store.generation()
         try:
             live = self.snapshots.load_current(self.embedder)
         except SnapshotError as exc:
             log.warning("rebuilding the snapshot from the store: %s", exc)
             live = None
-        if live is not None and live.manifest.generation == generation:
-            return live.name
         builder = SnapshotBuilder(self.store, self.snapshots, self.embedder)
-        if live is not None and live.manifest.generation == generation_before:
+        if live is not None and live.manifest.generation == generation:
+            name = builder.build(generation, live)
+        elif live is not None and live.manifest.generation == generation_before:
             removed_set = set(changes.removed)
             added = [i for i in changes.added if i not in removed_set]
             name = builder.build(generation, live, changes.removed, added)
         else:
             name = builder.build(generation)
         self.last_build = builder.last
-        self.snapshots.load(name, self.embedder)  # verify before going live
-        self.snapshots.publish(name)
+        return name
+
+    def _go_live(self, name: str, report: RunReport) -> str | None:
+        """After the store committed: give the built snapshot its copy of the store, verify, publish.
+        A failure here leaves the previous snapshot serving; the store is then ahead of it, and the
+        next run, finding the live snapshot out of step, builds one in full."""
+        try:
+            self.snapshots.attach_store(name, self.store)
+            self.snapshots.load(name, self.embedder)  # verify before going live
+            self.snapshots.publish(name)
+        except (OSError, SnapshotError, sqlite3.Error) as exc:
+            log.error("the snapshot could not go live, the previous one keeps serving: %s", exc)
+            report.error = f"committed, but the new snapshot could not go live: {exc}"
+            return self.snapshots.current_name()
         return name
 
     # --- bookkeeping ----------------------------------------------------------------------------
@@ -321,9 +336,9 @@ class IngestPipeline:
         row = self.store.db.execute("SELECT cursor FROM sync_state WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
-    def _save_state(self, rep: SourceReport, cursor: str | None, advance: bool) -> None:
-        """Record the source's run; only a run that got through advances its cursor."""
-        now = utc_now()
+    def _save_state(self, rep: SourceReport, cursor: str | None, advance: bool, now: str) -> None:
+        """Record the source's run; only a run that got through advances its cursor. The time recorded is
+        the run's start (`now`): an end time would move with how long hidden documents took to index."""
         if advance:
             self.store.db.execute(
                 "INSERT INTO sync_state(source, cursor, last_run_at, last_success_at, status, report) "
@@ -340,12 +355,19 @@ class IngestPipeline:
                 (rep.name, now, rep.status, json.dumps(rep.as_dict())),
             )
 
-    def _start_run(self, kind: str) -> int | None:
-        return self.runs.start(kind) if self.runs is not None else None
+    def _start_run(self, kind: str, started_at: str) -> int | None:
+        return self.runs.start(kind, started_at) if self.runs is not None else None
 
     def _finish_run(self, run_id: int | None, report: RunReport) -> None:
         if self.runs is not None and run_id is not None:
             self.runs.finish(run_id, report.status, report.as_dict())
+
+
+def within_source_acl(doc: SourceDocument, config: SourceConfig) -> SourceDocument:
+    """The document with its ACL inside the source's: whatever a connector or a file says, a document is
+    never visible to anyone the source's `acl` leaves out (it may only narrow it)."""
+    acl = doc.acl.within_ceiling(config.acl)
+    return doc if acl == doc.acl else doc.model_copy(update={"acl": acl})
 
 
 def _failure_dict(failure: ConnectorFailure) -> dict[str, str]:

@@ -80,10 +80,11 @@ def _include_api(app: FastAPI) -> None:
     app.include_router(passages_router, dependencies=guarded("search"))
     app.include_router(documents_router, dependencies=guarded("search"))
     app.include_router(feedback_router, dependencies=guarded("experts"))
-    app.include_router(experts_router, dependencies=guarded("experts"))
-    # People's own profiles: the `experts` scope, then the person or an admin (api/self_service.py)
+    # People's own profiles: the `experts` scope, then the person or an admin (api/self_service.py);
+    # /people/{id}/... before the experts router's /people/{id:path}, which would take those paths
     app.include_router(profiles_router, dependencies=guarded("experts"))
     app.include_router(mentoring_router, dependencies=guarded("experts"))
+    app.include_router(experts_router, dependencies=guarded("experts"))
     app.include_router(ask_router, dependencies=guarded("ask"))
     app.include_router(chat_router, dependencies=guarded("ask"))
     app.include_router(admin_router, dependencies=guarded("admin"))

@@ -36,12 +36,14 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _ref(found: Expert) -> ExpertRef:
+def _ref(found: Expert, principal: Principal) -> ExpertRef:
+    """A colleague beside an answer; an anonymous asker sees no directory facts (team, title)."""
+    anonymous = principal.is_anonymous
     return ExpertRef(
         person_id=found.person_id,
         name=found.name or found.person_id,
-        team=found.team,
-        title=found.title,
+        team=None if anonymous else found.team,
+        title=None if anonymous else found.title,
         score=round(found.score, 6),
         why=found.why,
     )
@@ -52,7 +54,7 @@ def expert_finder(engine: Engine) -> ColleagueLookup:
     ranker = corrected_finder(engine)
 
     def find(question: str, principal: Principal, k: int) -> list[ExpertRef]:
-        return [_ref(found) for found in ranker.rank_experts(question, principal, k=k)]
+        return [_ref(found, principal) for found in ranker.rank_experts(question, principal, k=k)]
 
     return find
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 
 from opentelemetry.trace import Tracer, TracerProvider
 
 from connectors.config import SourceConfig, SourceContext
 from connectors.registry import build_connector
+from index.acl import Principal
 from index.retrieval.hybrid import HybridRetriever, RetrievalSettings
 from index.snapshot.snapshot import Snapshot
 from index.snapshot.store import SnapshotError, SnapshotStore
 from index.state.base import StateStore
 from index.state.runs import RunLog
 from index.store.documents import Store
+from index.store.identity import principal_for
 from index.vectors.embedder import Embedder
 from index.vectors.factory import make_embedder
 from ingest.executors.base import EmbeddingExecutor
@@ -46,13 +48,28 @@ class Engine:
         self.tracer: Tracer | None = (
             self.tracer_provider.get_tracer(TRACER_NAME) if self.tracer_provider is not None else None
         )
-        self.store = Store(settings.home)
-        self.snapshots = SnapshotStore(settings.home)
+        self.snapshots = SnapshotStore(settings.home, root=settings.snapshots_path)
         self._embedder = embedder
         self._snapshot: Snapshot | None = None
         self._marker: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._loading = False
+
+    @cached_property
+    def store(self) -> Store:
+        """The home's store of record: what ingest writes (opened on first use: a replica serving a
+        shared snapshot folder never opens one)."""
+        return Store(self.settings.home)
+
+    def _home(self) -> Store:
+        return self.store
+
+    @property
+    def reader(self) -> Store:
+        """What requests read: the live snapshot's own copy of the store (the home's store before any
+        snapshot carries one)."""
+        snap = self.snapshot()
+        return snap.store if snap is not None and snap.store is not None else self.store
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -71,12 +88,16 @@ class Engine:
     @cached_property
     def retriever(self) -> HybridRetriever:
         if self.tracer is not None:
-            return TracedRetriever(self.store, self.snapshot, self.embedder, RetrievalSettings(), self.tracer)
-        return HybridRetriever(self.store, self.snapshot, self.embedder, RetrievalSettings())
+            return TracedRetriever(self._home, self.snapshot, self.embedder, RetrievalSettings(), self.tracer)
+        return HybridRetriever(self._home, self.snapshot, self.embedder, RetrievalSettings())
 
     def snapshot(self) -> Snapshot | None:
         """The live snapshot. A newly published one is loaded in the background while the old serves."""
-        marker = self.snapshots.current_marker()
+        try:
+            marker = self.snapshots.current_marker()
+        except OSError as exc:  # an unreadable snapshot folder: keep what serves, /ready says why
+            log.error("cannot read the snapshot folder, keeping the previous index: %s", exc)
+            return self._snapshot
         if marker == self._marker:
             return self._snapshot
         if self._snapshot is None:
@@ -107,6 +128,11 @@ class Engine:
             self._snapshot, self._marker, self._loading = snap, marker, False
         if snap is not None:
             log.info("serving snapshot %s (%d chunks)", snap.name, snap.live_chunks)
+
+    def principal(self, user: str | None, groups: Sequence[str] = ()) -> Principal:
+        """A signed-in user as the ACL sees them: the login, its groups and the source accounts the people
+        directory links to that login (`index.store.identity.principal_for`)."""
+        return principal_for(self.reader.db, user, groups)
 
     def pipeline(
         self, progress: Progress | None = None, executor: EmbeddingExecutor | None = None

@@ -38,8 +38,13 @@ class Settings(BaseSettings):
     )
 
     home: Path = Path(".whoknows")
-    # Identity
-    anonymous: bool = True
+    # Where the reindex job publishes snapshots and the service serves them from. Point every replica
+    # and the job at one shared folder (a volume, NFS) to scale out: a snapshot holds everything a
+    # replica needs (vectors, keyword index, and its own copy of the store), so replicas need no home.
+    snapshots_dir: Path | None = None
+    # Identity. Anonymous callers (no token, no trusted proxy headers) are refused unless this is on; when
+    # on, they see public documents only, and people only through their public work (README, "Access").
+    anonymous: bool = False
     trusted_proxies: list[str] = Field(default_factory=list)
     user_header: str = "X-Forwarded-User"
     groups_header: str = "X-Forwarded-Groups"
@@ -118,6 +123,11 @@ class Settings(BaseSettings):
     def state_path(self) -> Path:
         """The SQLite state file used when `database_url` is unset."""
         return self.home / "state.db"
+
+    @property
+    def snapshots_path(self) -> Path:
+        """Where snapshots are published and served from (`snapshots_dir`, default `<home>/snapshots`)."""
+        return self.snapshots_dir or self.home / "snapshots"
 
     @property
     def cache_path(self) -> Path:

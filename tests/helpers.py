@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from connectors.base import (
     Acl,
     ConnectorFailure,
     Contribution,
+    DirectoryPerson,
     PersonRef,
     Role,
     Section,
@@ -18,6 +20,7 @@ from connectors.base import (
     content_version,
 )
 from connectors.config import SourceConfig
+from connectors.people.connector import PeopleDirectory
 
 
 class ListConnector:
@@ -76,7 +79,9 @@ def make_doc(
 
 
 def source_config(name: str, **extra: object) -> SourceConfig:
-    return SourceConfig.model_validate({"name": name, "type": "files", **extra})
+    """A source whose ACL is public unless `acl=` says otherwise: a ceiling that lets each in-memory
+    document's own ACL stand (the pipeline narrows every document to its source's ACL)."""
+    return SourceConfig.model_validate({"name": name, "type": "files", "acl": {"public": True}, **extra})
 
 
 class CountingEmbedder:
@@ -95,3 +100,14 @@ class CountingEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)
+
+
+class ListDirectory(PeopleDirectory):
+    """A people directory given in memory instead of read from a file."""
+
+    def __init__(self, name: str, people: Sequence[DirectoryPerson]):
+        super().__init__(name, Path(f"<{name} in memory>"))
+        self.listed = list(people)
+
+    def people(self) -> Iterator[DirectoryPerson | ConnectorFailure]:
+        yield from self.listed

@@ -284,7 +284,7 @@ class ApiReader:
             created_at=_date(_get(item, "history", "createdDate")),
             updated_at=_date(version.get("when")),
             version=content_version(json.dumps([version.get("number"), title, body]).encode()),
-            acl=effective_acl(self.acl, [r for r in levels if r is not None]),
+            acl=effective_acl(self.source, self.acl, [r for r in levels if r is not None]),
             contributions=self._people(client, page_id, item),
             path=tuple(str(a.get("title", "")) for a in ancestors),
         )

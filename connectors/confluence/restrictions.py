@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import Acl, PersonRef
+from connectors.base import Acl, PersonRef, acl_of_clauses
 
 
 @dataclass(frozen=True)
@@ -30,22 +30,24 @@ def read_restriction(content: dict[str, Any]) -> Restriction | None:
     return Restriction(frozenset(users), frozenset(groups))
 
 
-def effective_acl(default: Acl, levels: list[Restriction]) -> Acl:
-    """No restriction anywhere up the tree: the source's default. Otherwise a reader must pass every level;
-    the Acl keeps who passes all of them by name (users named, or groups named, at every level). Someone
-    let in by group at one level and by name at another is left out: never wider than Confluence."""
+def effective_acl(source: str, ceiling: Acl, levels: list[Restriction]) -> Acl:
+    """No restriction anywhere up the tree: the source's ACL. Otherwise a reader must pass every level, as
+    Confluence has it, and the source's ACL as well (a restriction narrows the source, never widens it).
+    Each level is a clause of the accounts (`account:<source>:<id>`) and groups it names."""
     if not levels:
-        return default
-    users = frozenset.intersection(*(r.users for r in levels))
-    groups = frozenset.intersection(*(r.groups for r in levels))
-    return Acl(public=False, users=users, groups=groups)
+        return ceiling
+    clauses = [
+        sorted([f"account:{source}:{u}" for u in r.users] + [f"group:{g}" for g in r.groups]) for r in levels
+    ]
+    return acl_of_clauses(clauses).within_ceiling(ceiling)
 
 
 def acl_user(user: dict[str, Any]) -> str | None:
-    """The principal for a restricted user: the e-mail when the API shows it, else username, else accountId.
-    Cloud hides e-mails unless a profile allows it; then only a caller signed in under that accountId
-    matches, so a restricted page fails closed rather than open."""
-    for key in ("email", "username", "accountId", "userKey"):
+    """The account a restriction names: the same key `user_ref` gives the person's contributions
+    (accountId, else username, else userKey), so the people directory's link for that account is what
+    lets a signed-in user in. An e-mail never stands for a login: `alice@x` on Confluence and the SSO
+    user `alice@x` are the same person only when the directory says so."""
+    for key in ("accountId", "username", "userKey"):
         value = user.get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()

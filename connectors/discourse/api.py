@@ -22,6 +22,7 @@ from connectors._shared.http_retry import (
     with_retries,
 )
 from connectors.base import Acl, ConnectorError, ConnectorFailure, SourceDocument
+from connectors.discourse.categories import EVERYONE, CategoryAccess, configured_groups
 from connectors.discourse.options import DiscourseOptions
 from connectors.discourse.posts import Post, PostError, Topic, parse_date, parse_post, topic_document
 
@@ -39,6 +40,7 @@ class TopicSummary:
     id: int
     activity_at: datetime | None  # max(bumped_at, last_posted_at); None when the forum gives neither
     pinned: bool
+    category_id: int | None = None
 
 
 class ApiReader:
@@ -77,6 +79,7 @@ class ApiReader:
         the next run asks for it again; a listing that fails fails the whole source (ConnectorError)."""
         client = self.client()
         try:
+            access = self._access(client)
             try:
                 summaries = list(iter_latest(client, since_at, self.options.max_pages))
             except DiscourseApiError as exc:
@@ -92,7 +95,7 @@ class ApiReader:
                         source=self.source, doc_id=f"{self.source}:{summary.id}", error=str(exc)
                     )
                     continue
-                yield from self._document(summary.id, data)
+                yield from self._document(summary.id, data, access)
                 if summary.activity_at is not None:
                     done.append(summary.activity_at)
         finally:
@@ -101,17 +104,36 @@ class ApiReader:
         self.cursor = held_cursor(since_at, newest, failed)
 
     def list_ids(self) -> Iterator[int]:
+        """Topics the source holds: not those of a category whose readers are unknown (skipped by `load`,
+        so a topic moved into one is pruned rather than kept with a wider ACL)."""
         client = self.client()
         try:
+            access = self._access(client)
             for summary in iter_latest(client, None, self.options.max_pages):
-                yield summary.id
+                if access.topic_acl(summary.category_id, self.acl) is not None:
+                    yield summary.id
         except DiscourseApiError as exc:
             raise ConnectorError(f"listing topics failed: {exc}") from exc
         finally:
             client.close()
 
-    def _document(self, topic_id: int, data: dict[str, Any]) -> Iterator[SourceDocument | ConnectorFailure]:
+    def _access(self, client: DiscourseClient) -> CategoryAccess:
+        try:
+            return read_access(client, self.options.restricted_categories)
+        except DiscourseApiError as exc:
+            raise ConnectorError(f"listing categories failed: {exc}") from exc
+
+    def _document(
+        self, topic_id: int, data: dict[str, Any], access: CategoryAccess
+    ) -> Iterator[SourceDocument | ConnectorFailure]:
         doc_id = f"{self.source}:{topic_id}"
+        category = data.get("category_id") if isinstance(data.get("category_id"), int) else None
+        acl = access.topic_acl(category, self.acl)
+        if acl is None:
+            _log.info(
+                "discourse %s: topic %d skipped: category %s is restricted", self.source, topic_id, category
+            )
+            return
         posts: list[Post] = []
         for obj in data["post_stream"]["posts"]:
             try:
@@ -127,9 +149,8 @@ class ApiReader:
                 tags.append(name)
         title = data.get("title") or data.get("fancy_title") or f"Topic {topic_id}"
         slug = data.get("slug") if isinstance(data.get("slug"), str) else None
-        category = data.get("category_id") if isinstance(data.get("category_id"), int) else None
         topic = Topic(topic_id, str(title), slug, category, tuple(tags))
-        doc = topic_document(self.source, topic, posts, self.acl, self.options)
+        doc = topic_document(self.source, topic, posts, acl, self.options)
         if doc is not None:
             yield doc
 
@@ -266,12 +287,64 @@ def fetch_topic(client: DiscourseClient, topic_id: int, posts_per_request: int) 
     return {**topic, "post_stream": {**stream_obj, "posts": posts}}
 
 
+def read_access(client: DiscourseClient, configured: dict[int, list[str]]) -> CategoryAccess:
+    """The forum's categories (`/site.json`: those the key can see) with their `read_restricted` flag;
+    each restricted one not configured is asked for its `group_permissions` (`/c/{id}/show.json`).
+    Raises DiscourseApiError when the category list itself cannot be read."""
+    data = client.get_json("/site.json")
+    listed = data.get("categories") if isinstance(data, dict) else None
+    if not isinstance(listed, list):
+        raise DiscourseApiError("GET /site.json: no categories in the answer")
+    groups = configured_groups(configured)
+    open_ids: set[int] = set()
+    for category in listed:
+        cid = category.get("id") if isinstance(category, dict) else None
+        if not isinstance(cid, int) or isinstance(cid, bool) or cid in groups:
+            continue
+        if not category.get("read_restricted"):
+            open_ids.add(cid)
+            continue
+        readers = _readers(client, cid)
+        if readers is None:
+            _log.warning(
+                "discourse category %d is restricted and its readers unknown: its topics are skipped", cid
+            )
+        elif EVERYONE in readers:
+            open_ids.add(cid)
+        elif readers:
+            groups[cid] = readers
+    return CategoryAccess(frozenset(open_ids), groups, others_open=False)
+
+
+def _readers(client: DiscourseClient, category_id: int) -> frozenset[str] | None:
+    """Group names with any permission on the category (each one includes reading); None when the forum
+    does not say (it shows `group_permissions` to admins only) or the request fails."""
+    try:
+        data = client.get_json(f"/c/{category_id}/show.json")
+    except DiscourseApiError as exc:  # a missing permission view costs this category, not the source
+        _log.warning("discourse category %d: cannot read its permissions: %s", category_id, exc)
+        return None
+    category = data.get("category") if isinstance(data, dict) else None
+    permissions = category.get("group_permissions") if isinstance(category, dict) else None
+    if not isinstance(permissions, list):
+        return None
+    return frozenset(
+        str(p["group_name"])
+        for p in permissions
+        if isinstance(p, dict) and isinstance(p.get("group_name"), str)
+    )
+
+
 def _summary(raw: Any) -> TopicSummary | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), int):
         return None
     dates = [d for d in (parse_date(raw.get("bumped_at")), parse_date(raw.get("last_posted_at"))) if d]
+    category = raw.get("category_id")
     return TopicSummary(
-        id=raw["id"], activity_at=max(dates) if dates else None, pinned=bool(raw.get("pinned"))
+        id=raw["id"],
+        activity_at=max(dates) if dates else None,
+        pinned=bool(raw.get("pinned")),
+        category_id=category if isinstance(category, int) and not isinstance(category, bool) else None,
     )
 
 

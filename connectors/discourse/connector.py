@@ -14,6 +14,7 @@ from connectors._shared.cursors import parse_cursor_leniently
 from connectors.base import Acl, ConnectorError, ConnectorFailure, DocId, SourceDocument
 from connectors.config import ConfigError, SourceConfig, SourceContext, parse_options, resolve_source_path
 from connectors.discourse.api import ApiReader
+from connectors.discourse.categories import configured_access
 from connectors.discourse.options import DiscourseOptions
 from connectors.discourse.posts import Post, PostError, Topic, iso_or_empty, parse_post, topic_document
 
@@ -40,6 +41,7 @@ class DiscourseConnector:
         self._options = options
         self._acl = acl
         self._folder = folder
+        self._archive_access = configured_access(options.restricted_categories)
         self._api: ApiReader | None = None
         if url is not None:
             self._api = ApiReader(name, url, options, acl, headers=headers or {}, timeout_s=timeout_s)
@@ -118,7 +120,8 @@ class DiscourseConnector:
                 slug=newest.topic_slug,
                 category_id=newest.category_id,
             )
-            doc = topic_document(self.name, topic, posts, self._acl, self._options)
+            acl = self._archive_access.topic_acl(topic.category_id, self._acl) or self._acl
+            doc = topic_document(self.name, topic, posts, acl, self._options)
             if doc is not None:
                 yield doc
         self._cursor = since if scan.failures else (latest.isoformat() if latest else since)

@@ -12,6 +12,9 @@ class DiscourseOptions(BaseModel):
 
     url_base: str | None = None  # links f"{url_base}/t/{slug}/{id}"; the API mode defaults to `url`
     categories: dict[int, str] = Field(default_factory=dict)  # category_id -> name, for tags and path
+    # category_id -> the groups that may read it. Overrides what the API says; an archive carries no
+    # permissions, so there these are the only restricted categories.
+    restricted_categories: dict[int, list[str]] = Field(default_factory=dict)
     max_file_mb: float = Field(default=5.0, gt=0)  # archive: a bigger post file is refused
     posts_per_request: int = Field(default=20, ge=1, le=200)
     max_retries: int = Field(default=3, ge=0, le=10)

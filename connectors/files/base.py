@@ -37,7 +37,7 @@ class ParsedFile:
     updated_at: datetime | None = None
     people: list[tuple[PersonRef, Role]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
-    acl: Acl | None = None  # None: the source's default ACL
+    acl: Acl | None = None  # None: the source's ACL; else narrowed to fit inside it
 
 
 Parser = Callable[[bytes, FileInfo], ParsedFile]

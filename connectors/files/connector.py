@@ -199,7 +199,8 @@ class FilesConnector:
             created_at=parsed.created_at,
             updated_at=updated_at,
             version=content_version(raw),
-            acl=parsed.acl if parsed.acl is not None else self._acl,
+            # A file's own ACL narrows the source's, never widens it: writing a file must not publish it.
+            acl=parsed.acl.within_ceiling(self._acl) if parsed.acl is not None else self._acl,
             contributions=contributions,
             tags=list(dict.fromkeys(t for t in parsed.tags if t)),
             path=tuple(rel.split("/")[:-1]),

@@ -239,7 +239,7 @@ def prepare(
     split = split_date(dump)
     home = dataset_home(settings.home, folder, whole_threads)
     engine = engine or Engine(settings.model_copy(update={"home": home}))
-    config = SourceConfig.model_validate({"name": SOURCE, "type": "stackexchange"})
+    config = SourceConfig.model_validate({"name": SOURCE, "type": "stackexchange", "acl": {"public": True}})
     report = engine.pipeline().run([(config, SplitThreads(dump, split, whole_threads))])
     counts = answer_counts(engine)
     people = account_people(engine)
@@ -317,7 +317,8 @@ def systems(prepared: Prepared, finder: ExpertFinder) -> dict[str, Ranker]:
 
 
 def asker_principal(q: TestQuestion) -> Principal:
-    """The asker is the caller: the ranker leaves the caller out, and the documents are public."""
+    """The asker as the caller (the documents are public). A login is not the forum's account of the same
+    spelling unless a directory says so, so `complete` is what leaves the asker out of a run."""
     return Principal.of(q.asker) if q.asker else Principal.anonymous()
 
 

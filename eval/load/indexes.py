@@ -93,7 +93,8 @@ class SwapSource:
 
 
 def _config(name: str) -> SourceConfig:
-    return SourceConfig.model_validate({"name": name, "type": "bench"})
+    # a public ceiling: each copy keeps its own ACL (public, staff or one team)
+    return SourceConfig.model_validate({"name": name, "type": "bench", "acl": {"public": True}})
 
 
 def publish_marker(engine: Engine) -> str:

@@ -220,4 +220,4 @@ class BeirConnector:
 
 
 def source_config(name: str = SOURCE) -> SourceConfig:
-    return SourceConfig(name=name, type="beir")
+    return SourceConfig(name=name, type="beir", acl=Acl(public=True))  # each abstract is public

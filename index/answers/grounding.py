@@ -132,7 +132,7 @@ def gather_evidence(
     ranked = retriever.rank(question, principal, "hybrid", filters, depth=max(k, retriever.settings.depth))
     vector = retriever.embedder.embed_query(question)
     passages = load_passages(
-        retriever.store, ranked, vector, k, settings.max_passages, settings.chunks_per_doc
+        retriever.store, principal, ranked, vector, k, settings.max_passages, settings.chunks_per_doc
     )
     idf = idf_weights(retriever.snapshot(), retriever.analyzer, principal, query_terms(question))
     candidates = candidate_sentences(passages, idf, settings.max_candidates)

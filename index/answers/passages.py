@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from index.acl import Principal, visible_sql
 from index.retrieval.hybrid import DocResult
+from index.retrieval.resolve import visible_documents
 from index.retrieval.text import overlap_length
 from index.store.documents import Store
 
@@ -78,21 +80,24 @@ def merge_runs(
 
 
 def _chunks_of(
-    store: Store, docs: Sequence[int]
+    store: Store, principal: Principal, docs: Sequence[int]
 ) -> list[tuple[int, int, str, int, str, int | None, str, bytes]]:
+    """The chunks of `docs` that `principal` may see, read with the ACL check (`index.retrieval.resolve`)."""
     if not docs:
         return []
+    acl, params = visible_sql(principal)
     marks = ",".join("?" * len(docs))
     rows = store.db.execute(
-        f"SELECT id, doc, chunk_id, n, heading, page, text, vector FROM chunks WHERE doc IN ({marks}) "
-        "ORDER BY doc, n, id",
-        list(docs),
+        "SELECT c.id, c.doc, c.chunk_id, c.n, c.heading, c.page, c.text, c.vector FROM chunks c "
+        f"JOIN documents d ON d.id = c.doc WHERE c.doc IN ({marks}) AND {acl} ORDER BY c.doc, c.n, c.id",
+        [*docs, *params],
     )
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 def load_passages(
     store: Store,
+    principal: Principal,
     ranked: Sequence[DocResult],
     question_vector: np.ndarray,
     max_docs: int,
@@ -110,14 +115,14 @@ def load_passages(
         return []
     doc_rank = {r.doc: i for i, r in enumerate(top)}
     chosen = {r.chunk for r in top}
-    docs = store.documents_by_ids(list(doc_rank))
-    rows = _chunks_of(store, list(doc_rank))
+    docs = visible_documents(store, principal, list(doc_rank))
+    rows = _chunks_of(store, principal, list(doc_rank))
     q = np.asarray(question_vector, dtype=np.float32)
     runs = merge_runs([(r[0], r[1], r[4], r[5], r[6]) for r in rows])
     candidates: dict[int, list[Passage]] = {}
     for rowid, doc, chunk_id, n, heading, page, text, blob in rows:
         meta = docs.get(doc)
-        if meta is None:  # deleted since ranking
+        if meta is None:  # deleted, or no longer visible to the asker, since ranking
             continue
         vector = np.frombuffer(blob, dtype=np.float32)
         similarity = float(vector @ q) if vector.shape == q.shape else 0.0

@@ -43,6 +43,7 @@ from index.state.profiles.settings import NamedExpert, PersonSettings, ProfileSt
 from index.store.identity import name_key
 
 CLAIMED = ("confirmed", "added")  # topic statuses that raise a person
+BUSY_LABEL = "busy: at mentoring capacity"
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class CorrectionNote:
         out = [f"named expert for {what}" for what in self.named_for]
         out += [f"confirmed by them: {topic}" for topic in self.confirmed]
         if self.busy:
-            out.append("busy: at mentoring capacity")
+            out.append(BUSY_LABEL)
         return out
 
     def signals(self) -> dict[str, float]:

@@ -41,7 +41,9 @@ from index.experts.profile import (
 )
 from index.experts.ranker import SHIPPED, LinearRanker, load_ranker
 from index.retrieval.hybrid import DocResult, HybridRetriever, SearchHit
-from index.store.documents import StoredDocument
+from index.retrieval.resolve import visible_documents
+from index.store.documents import Store, StoredDocument
+from index.store.visible_people import SeenAs, seen_as
 
 # "who knows about X", "who can help me with X", "is there anyone who knows X": the asking, not the topic.
 _ASKING = re.compile(
@@ -131,19 +133,25 @@ class Ranking:
     position: dict[int, int]  # document -> its rank in the retrieved list
     features: dict[int, list[float]] = field(default_factory=dict)  # person -> the fitted ranker's inputs
     notes: dict[int, CorrectionNote] = field(default_factory=dict)  # person -> what the corrections did
+    seen: dict[int, SeenAs] = field(default_factory=dict)  # how the asker sees each person
+    principal: Principal = field(default_factory=Principal.anonymous)
 
     def explain(self, finder: ExpertFinder, k: int, now: datetime) -> list[Expert]:
         """The k best people, explained; their documents and snippets fetched in one go."""
         top = self.people[:k]
-        docs = finder.store.documents_by_ids(
-            sorted({c.doc for _, row in top for c in self.accumulators[row.id].contributions})
+        docs = visible_documents(
+            finder.store,
+            self.principal,
+            sorted({c.doc for _, row in top for c in self.accumulators[row.id].contributions}),
         )
         shown = {row.id: finder._shown(self.accumulators[row.id], self.rel, docs) for _, row in top}
         wanted = sorted({d for ds in shown.values() for d in ds[1]}, key=lambda d: self.position[d])
-        hits = {h.doc_id: h for h in finder.retriever.hits([self.ranked[d] for d in wanted], self.query)}
+        ranked = [self.ranked[d] for d in wanted]
+        hits = {h.doc_id: h for h in finder.retriever.hits(ranked, self.query, self.principal)}
         return [
             finder._explain(
                 row,
+                self.seen[row.id],
                 score,
                 self.accumulators[row.id],
                 self.signals[row.id],
@@ -172,7 +180,6 @@ class ExpertFinder:
         """`ranker` overrides the file of `settings.ranker_path` (the shipped ranker.json by default);
         `corrections` (people's own, from the state store) are applied after its score when given."""
         self.retriever = retriever
-        self.store = retriever.store
         self.corrections = corrections
         settings = settings or ExpertSettings()
         self.ranker: LinearRanker | None = None
@@ -180,6 +187,10 @@ class ExpertFinder:
             path = Path(settings.ranker_path) if settings.ranker_path else SHIPPED
             self.ranker = ranker or load_ranker(path)
         self.settings = settings.resolve(dict(self.ranker.settings) if self.ranker else None)
+
+    @property
+    def store(self) -> Store:
+        return self.retriever.store
 
     def rank_experts(
         self,
@@ -252,8 +263,23 @@ class ExpertFinder:
         else:
             scored = [(signals[pid].score(s), rows[pid]) for pid in admitted]
         scored = [(score, row) for score, row in scored if score > 0.0]
-        scored.sort(key=lambda sr: (-sr[0], sr[1].person_id))
-        ranking = Ranking(query, scored, people, signals, rel, {r.doc: r for r in ranked}, position, features)
+        # ids as the asker sees them (never one a hidden document gave): they name and break ties
+        seen = seen_as(self.store.db, principal, [row.id for _, row in scored])
+        scored = [(score, row) for score, row in scored if row.id in seen]
+        scored.sort(key=lambda sr: (-sr[0], seen[sr[1].id].person_id))
+        ranked_by_doc = {r.doc: r for r in ranked}
+        ranking = Ranking(
+            query,
+            scored,
+            people,
+            signals,
+            rel,
+            ranked_by_doc,
+            position,
+            features,
+            seen=seen,
+            principal=principal,
+        )
         if self.corrections is None:
             return ranking
         return self._corrected(
@@ -267,10 +293,13 @@ class ExpertFinder:
         assert self.corrections is not None
         given = RankedPeople(ranking.query, ranking.people, ranked, set(ranking.accumulators), admit)
         out = self.corrections.apply(self.store.db, given)
+        added = [row.id for _, row in out.people if row.id not in ranking.seen]
+        seen = {**ranking.seen, **seen_as(self.store.db, ranking.principal, added)} if added else ranking.seen
         signals = dict(ranking.signals)
         for _, row in out.people:  # someone named by an admin or by the question may have no evidence
             signals.setdefault(row.id, PersonSignals(0.0, 0.0, 0.0, 0.0))
-        return replace(ranking, people=out.people, signals=signals, notes=out.notes)
+        people = [(score, row) for score, row in out.people if row.id in seen]
+        return replace(ranking, people=people, signals=signals, notes=out.notes, seen=seen)
 
     def profile(
         self, person_id: str, principal: Principal, now: datetime | None = None
@@ -336,6 +365,7 @@ class ExpertFinder:
     def _explain(
         self,
         row: PersonRow,
+        seen: SeenAs,
         score: float,
         person: _Person,
         signals: PersonSignals,
@@ -377,8 +407,8 @@ class ExpertFinder:
                 f"named expert for {', '.join(note.named_for)}" if note.named_for else "the person you named"
             )
         return Expert(
-            person_id=row.person_id,
-            name=row.name,
+            person_id=seen.person_id,
+            name=seen.name,
             team=row.team,
             title=row.title,
             score=round(score, 8),

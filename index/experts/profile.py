@@ -16,8 +16,10 @@ from datetime import datetime
 
 from index.acl import Principal, visible_sql
 from index.experts.model import ExpertSettings, contribution_mass
+from index.retrieval.resolve import visible_documents
 from index.retrieval.text import STOPWORDS
 from index.store.documents import SQLITE_BATCH, Store, StoredDocument
+from index.store.visible_people import find_person, seen_as
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#.-]*[A-Za-z0-9+#]|[A-Za-z]")
 
@@ -162,18 +164,21 @@ def people_by_ids(db: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Perso
 
 
 def person_by_person_id(db: sqlite3.Connection, person_id: str) -> PersonRow | None:
-    r = db.execute(f"SELECT {_PEOPLE_COLUMNS} FROM people WHERE person_id = ?", (person_id,)).fetchone()
+    """The directory person with this id. Only the directory's people have a profile of their own to
+    manage: someone known only from a source's account has no login to sign in as."""
+    r = db.execute(
+        f"SELECT {_PEOPLE_COLUMNS} FROM people WHERE person_id = ? AND in_directory = 1", (person_id,)
+    ).fetchone()
     return _person_row(r) if r else None
 
 
 def people_of_user(db: sqlite3.Connection, user: str | None) -> set[int]:
-    """The people a signed-in user is: by person id, by a linked account on any source, or by email."""
+    """The people a signed-in user is: the directory person with that id or e-mail. A login is not a
+    source's account of the same spelling unless the directory links them (then it is that person)."""
     if not user:
         return set()
     rows = db.execute(
-        "SELECT id FROM people WHERE person_id = ? OR email = ? "
-        "UNION SELECT person FROM accounts WHERE account = ? OR email = ?",
-        (user, user.lower(), user, user.lower()),
+        "SELECT id FROM people WHERE in_directory = 1 AND (person_id = ? OR email = ?)", (user, user.lower())
     )
     return {int(r[0]) for r in rows}
 
@@ -238,15 +243,18 @@ def build_profile(
     """A person's profile within the viewer's ACL, or None when there is no such person for the viewer.
 
     Someone the directory does not list and whose every contribution is hidden from the viewer does not
-    exist for them: answering with their name would tell that a hidden document mentions them.
+    exist for them: answering with their name would tell that a hidden document mentions them. The id
+    and name shown are the viewer's (`index.store.visible_people`); `person_id` may be either.
     """
-    person = person_by_person_id(store.db, person_id)
+    internal = find_person(store.db, principal, person_id)
+    person = people_by_ids(store.db, [internal]).get(internal) if internal is not None else None
     if person is None:
         return None
     contributions = visible_contributions(store.db, principal, person.id)
-    if not contributions and not person.in_directory:
+    shown = seen_as(store.db, principal, [person.id]).get(person.id)
+    if shown is None or (not contributions and not person.in_directory):
         return None
-    docs = store.documents_by_ids(sorted({c.doc for c in contributions}))
+    docs = visible_documents(store, principal, sorted({c.doc for c in contributions}))
     topics = person_topics(contributions, docs, now, settings, settings.topics_per_person * 2)
     roles: dict[str, set[int]] = {}
     for c in contributions:
@@ -269,8 +277,8 @@ def build_profile(
             break
     dated = [c.at for c in contributions if c.at is not None]
     return PersonProfile(
-        person_id=person.person_id,
-        name=person.name,
+        person_id=shown.person_id,
+        name=shown.name,
         team=person.team,
         title=person.title,
         timezone=person.timezone,

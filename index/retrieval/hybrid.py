@@ -13,9 +13,10 @@ from index.acl import Principal
 from index.keyword.analyzer import Analyzer
 from index.keyword.index import FieldWeights
 from index.retrieval.fusion import DocResult, Leg, fuse_convex, fuse_rrf
+from index.retrieval.resolve import resolve_ranked
 from index.retrieval.text import make_snippet, query_terms
 from index.snapshot.snapshot import Filters, Snapshot
-from index.store.documents import Store, StoredDocument
+from index.store.documents import Store
 from index.vectors.embedder import Embedder
 from index.vectors.faiss_index import RESCORE_FACTOR
 from index.vectors.faiss_index import search as faiss_search
@@ -96,17 +97,27 @@ class HybridRetriever:
 
     def __init__(
         self,
-        store: Store,
+        store: Store | Callable[[], Store],
         snapshot: Callable[[], Snapshot | None],
         embedder: Embedder,
         settings: RetrievalSettings | None = None,
         analyzer: Analyzer | None = None,
     ):
-        self.store = store
+        self._store = store
         self.snapshot = snapshot
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         self.analyzer = analyzer or Analyzer()
+
+    @property
+    def store(self) -> Store:
+        """What documents, chunks and people are read from: the live snapshot's own copy of the store
+        (so a request reads the version it ranked against, and a replica needs no home), else the
+        store given (snapshots made before they carried a copy)."""
+        snap = self.snapshot()
+        if snap is not None and snap.store is not None:
+            return snap.store
+        return self._store if isinstance(self._store, Store) else self._store()
 
     # --- legs -----------------------------------------------------------------------------------
 
@@ -219,43 +230,26 @@ class HybridRetriever:
         filters: Filters | None = None,
     ) -> list[SearchHit]:
         ranked = self.rank(query, principal, mode, filters, depth=max(k, self.settings.depth))[:k]
-        return self.hits(ranked, query)
+        return self.hits(ranked, query, principal)
 
-    def hits(self, ranked: Sequence[DocResult], query: str) -> list[SearchHit]:
-        """Decorate ranked documents with metadata and a highlighted snippet of their best chunk."""
-        if not ranked:
-            return []
-        docs = self.store.documents_by_ids([r.doc for r in ranked])
-        chunks = self._chunk_texts([r.chunk for r in ranked])
+    def hits(self, ranked: Sequence[DocResult], query: str, principal: Principal) -> list[SearchHit]:
+        """Decorate ranked documents with metadata and a highlighted snippet of their best chunk, read
+        through the ACL check again (`resolve_ranked`): what changed since ranking is never shown."""
         terms = query_terms(query)
-        out = []
-        for r in ranked:
-            doc: StoredDocument | None = docs.get(r.doc)
-            chunk = chunks.get(r.chunk)
-            if doc is None or chunk is None:  # removed since ranking; never show a stale row
-                continue
-            chunk_id, heading, page, text = chunk
-            out.append(
-                SearchHit(
-                    doc_id=doc.doc_id,
-                    title=doc.title,
-                    url=doc.url,
-                    source=doc.source,
-                    kind=doc.kind,
-                    snippet=make_snippet(text, terms),
-                    updated_at=doc.updated_at,
-                    score=round(r.score, 6),
-                    chunk_id=chunk_id,
-                    heading=heading,
-                    page=page,
-                    tags=doc.tags,
-                )
+        return [
+            SearchHit(
+                doc_id=chunk.document.doc_id,
+                title=chunk.document.title,
+                url=chunk.document.url,
+                source=chunk.document.source,
+                kind=chunk.document.kind,
+                snippet=make_snippet(chunk.text, terms),
+                updated_at=chunk.document.updated_at,
+                score=round(r.score, 6),
+                chunk_id=chunk.chunk_id,
+                heading=chunk.heading,
+                page=chunk.page,
+                tags=chunk.document.tags,
             )
-        return out
-
-    def _chunk_texts(self, rowids: list[int]) -> dict[int, tuple[str, str, int | None, str]]:
-        marks = ",".join("?" * len(rowids))
-        rows = self.store.db.execute(
-            f"SELECT id, chunk_id, heading, page, text FROM chunks WHERE id IN ({marks})", rowids
-        )
-        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+            for r, chunk in resolve_ranked(self.store, principal, ranked)
+        ]

@@ -1,23 +1,28 @@
-"""WhoKnows as a LangChain retriever: hybrid retrieval within one principal's ACL, chunks as Documents."""
+"""WhoKnows as a LangChain retriever: hybrid retrieval within each call's caller's ACL, chunks as Documents."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableConfig, ensure_config, run_in_executor
 from pydantic import ConfigDict, Field
 
 from index.acl import Principal
 from index.retrieval.hybrid import MODES, Filters, HybridRetriever
+from index.retrieval.resolve import resolve_ranked
 
 
 class WhoKnowsRetriever(BaseRetriever):
-    """`k` Documents for a query: the best chunk of each of the `k` best documents `principal` may see.
+    """`k` Documents for a query: the best chunk of each of the `k` best documents the caller may see.
 
-    page_content is the chunk's text; metadata has doc_id, chunk_id, title, url, source, kind, heading,
-    page and score. A caller sees exactly what `whoknows search` would show them, never more.
+    The caller is given per call, so one chain can serve many users: `invoke(q, principal=p)`, or in a
+    chain `chain.invoke(x, config={"configurable": {"principal": p}})`. Without one, `principal` (by
+    default anonymous: public documents only) is used. page_content is the chunk's text; metadata has
+    doc_id, chunk_id, title, url, source, kind, heading, page and score. A caller sees exactly what
+    `whoknows search` would show them, never more.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -32,46 +37,59 @@ class WhoKnowsRetriever(BaseRetriever):
         if self.mode not in MODES:
             raise ValueError(f"unknown retrieval mode {self.mode!r} (one of {', '.join(MODES)})")
 
+    def invoke(self, input: str, config: RunnableConfig | None = None, **kwargs: Any) -> list[Document]:
+        return super().invoke(input, config, principal=self._caller(config, kwargs), **kwargs)
+
+    async def ainvoke(
+        self, input: str, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[Document]:
+        return await super().ainvoke(input, config, principal=self._caller(config, kwargs), **kwargs)
+
+    def _caller(self, config: RunnableConfig | None, kwargs: dict[str, Any]) -> Principal:
+        given = kwargs.pop("principal", None)
+        if given is None:
+            given = (ensure_config(config).get("configurable") or {}).get("principal")
+        if given is None:
+            return self.principal
+        if not isinstance(given, Principal):
+            raise TypeError(f"principal must be an index.acl.Principal, not {type(given).__name__}")
+        return given
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        principal: Principal | None = None,
+    ) -> list[Document]:
+        # LangChain's default runs the sync method without the extra arguments: the caller would be lost
+        return await run_in_executor(
+            None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(), principal=principal
+        )
+
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, principal: Principal | None = None
     ) -> list[Document]:
         if not query.strip():
             return []
+        caller = principal or self.principal
         r = self.retriever
-        ranked = r.rank(query, self.principal, self.mode, self.filters, depth=max(self.k, r.settings.depth))
-        ranked = ranked[: self.k]
-        if not ranked:
-            return []
-        docs = r.store.documents_by_ids([x.doc for x in ranked])
-        marks = ",".join("?" * len(ranked))
-        chunks = {
-            row[0]: row[1:]
-            for row in r.store.db.execute(
-                f"SELECT id, chunk_id, heading, page, text FROM chunks WHERE id IN ({marks})",
-                [x.chunk for x in ranked],
+        ranked = r.rank(query, caller, self.mode, self.filters, depth=max(self.k, r.settings.depth))
+        return [
+            Document(
+                page_content=chunk.text,
+                id=chunk.chunk_id,
+                metadata={
+                    "doc_id": chunk.document.doc_id,
+                    "chunk_id": chunk.chunk_id,
+                    "title": chunk.document.title,
+                    "url": chunk.document.url,
+                    "source": chunk.document.source,
+                    "kind": chunk.document.kind,
+                    "heading": chunk.heading,
+                    "page": chunk.page,
+                    "score": round(x.score, 6),
+                },
             )
-        }
-        out = []
-        for x in ranked:
-            doc, chunk = docs.get(x.doc), chunks.get(x.chunk)
-            if doc is None or chunk is None:  # removed since ranking
-                continue
-            chunk_id, heading, page, text = chunk
-            out.append(
-                Document(
-                    page_content=text,
-                    id=chunk_id,
-                    metadata={
-                        "doc_id": doc.doc_id,
-                        "chunk_id": chunk_id,
-                        "title": doc.title,
-                        "url": doc.url,
-                        "source": doc.source,
-                        "kind": doc.kind,
-                        "heading": heading,
-                        "page": page,
-                        "score": round(x.score, 6),
-                    },
-                )
-            )
-        return out
+            for x, chunk in resolve_ranked(r.store, caller, ranked[: self.k])
+        ]

@@ -273,10 +273,9 @@ class SnapshotBuilder:
         shared_index_type: str = "",
     ) -> None:
         docs = self.store.document_acls()
-        partitions: dict[tuple[bool, tuple[str, ...]], int] = {}
+        partitions: dict[tuple[bool, tuple[tuple[str, ...], ...]], int] = {}
         doc_partition = [
-            partitions.setdefault((public, principals), len(partitions))
-            for _, _, _, public, principals in docs
+            partitions.setdefault((public, clauses), len(partitions)) for _, _, _, public, clauses in docs
         ]
         sources, doc_source = codes_of([d[1] for d in docs])
         kinds, doc_kind = codes_of([d[2] for d in docs])

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_FILE = "manifest.json"
+STORE_FILE = "store.db"
 # The snapshot layout this code reads and writes (slots, partitions, keyword segments, vectors).
-FORMAT = 2
+FORMAT = 3  # 3: partitions hold ACL clauses
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,12 @@ class Manifest:
     segments: tuple[str, ...]
     sources: tuple[str, ...]
     kinds: tuple[str, ...]
-    partitions: tuple[tuple[bool, tuple[str, ...]], ...]
+    partitions: tuple[tuple[bool, tuple[tuple[str, ...], ...]], ...]  # (public, ACL clauses)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     created_at: str = ""
+    # The snapshot's own copy of the store (STORE_FILE), added after the store commits: its size in bytes
+    # (0: no copy, the store of the home serves) and the store generation it holds.
+    store_bytes: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,7 +48,7 @@ class Manifest:
         raw["segments"] = tuple(raw["segments"])
         raw["sources"] = tuple(raw["sources"])
         raw["kinds"] = tuple(raw["kinds"])
-        raw["partitions"] = tuple((bool(p[0]), tuple(p[1])) for p in raw["partitions"])
+        raw["partitions"] = tuple((bool(p[0]), tuple(tuple(c) for c in p[1])) for p in raw["partitions"])
         return cls(**raw)
 
 

@@ -22,7 +22,8 @@ import numpy as np
 from index.acl import Principal
 from index.keyword.index import KeywordIndex, VisibleStats
 from index.keyword.segment import Segment
-from index.snapshot.manifest import Manifest
+from index.snapshot.manifest import STORE_FILE, Manifest
+from index.store.documents import Store
 from index.vectors.faiss_index import SlotSelector, read_index
 
 # Masks kept per (caller, filters): a search that repeats its caller reuses them. Each holds two
@@ -32,13 +33,16 @@ MASK_CACHE_SIZE = 16
 
 @dataclass(frozen=True)
 class Partition:
-    """One distinct ACL: public, or readable by any of `principals` (`user:<id>` / `group:<name>`)."""
+    """One distinct ACL: public, or readable by whoever holds a principal of each clause (the rule of
+    index/acl.py: a document's own ACL inside its source's)."""
 
     public: bool
-    principals: tuple[str, ...]
+    clauses: tuple[tuple[str, ...], ...]
 
     def admits(self, caller: frozenset[str]) -> bool:
-        return self.public or not caller.isdisjoint(self.principals)
+        if self.public:
+            return True
+        return bool(self.clauses) and all(not caller.isdisjoint(clause) for clause in self.clauses)
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class Snapshot:
         self.doc_kind = np.load(path / "doc_kind.npy")
         self.sources: list[str] = list(manifest.sources)
         self.kinds: list[str] = list(manifest.kinds)
-        self.partitions = [Partition(bool(p[0]), tuple(p[1])) for p in manifest.partitions]
+        self.partitions = [Partition(bool(p[0]), tuple(tuple(c) for c in p[1])) for p in manifest.partitions]
         n = len(self.slot_rowid)
         if not (len(self.slot_docid) == len(self.slot_length) == len(self.slot_live) == n):
             raise ValueError(f"snapshot {path}: slot arrays differ in length")
@@ -100,6 +104,12 @@ class Snapshot:
             [Segment(path / "keyword" / name) for name in manifest.segments], self.slot_length
         )
         self.vectors: faiss.Index = read_index(path / "vectors.faiss")
+        # the snapshot's own copy of the store: what it answers from (None: made before copies existed)
+        self.store: Store | None = (
+            Store.snapshot_copy(path / STORE_FILE)
+            if manifest.store_bytes and (path / STORE_FILE).exists()
+            else None
+        )
         self._views: OrderedDict[tuple[tuple[str, ...], Filters], CallerView] = OrderedDict()
         self._lock = threading.Lock()
 

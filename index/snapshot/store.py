@@ -3,15 +3,18 @@ the atomic swap of that pointer. Readers switch on their next request; none ever
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from index.snapshot.manifest import FORMAT, Manifest, sha256_file
+from index.snapshot.manifest import FORMAT, MANIFEST_FILE, STORE_FILE, Manifest, sha256_file
 from index.snapshot.snapshot import Snapshot
+from index.store.documents import Store
 from index.store.schema import SCHEMA_VERSION, VECTORS_COMPATIBLE_SINCE
 from index.vectors.embedder import ModelMismatchError
 
@@ -45,8 +48,8 @@ def fsync_dir(path: Path) -> None:
 class SnapshotStore:
     """The `snapshots/` folder of a home."""
 
-    def __init__(self, home: Path, keep: int = KEEP_SNAPSHOTS):
-        self.root = home / "snapshots"
+    def __init__(self, home: Path, keep: int = KEEP_SNAPSHOTS, root: Path | None = None):
+        self.root = root or home / "snapshots"
         self.keep = keep
 
     def current_name(self) -> str | None:
@@ -78,6 +81,20 @@ class SnapshotStore:
     def commit(self, tmp: Path, name: str) -> None:
         os.rename(tmp, self.root / name)
         fsync_dir(self.root)
+
+    def attach_store(self, name: str, store: Store) -> None:
+        """Give snapshot `name` (built, not yet live) a copy of the committed store, so that it holds
+        everything a replica needs to answer; its manifest records the copy's size."""
+        path = self.root / name
+        store.copy_into(path / STORE_FILE)
+        manifest = replace(Manifest.read(path), store_bytes=(path / STORE_FILE).stat().st_size)
+        tmp = path / f".{MANIFEST_FILE}.tmp"
+        with tmp.open("w") as fh:
+            json.dump(manifest.as_json(), fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path / MANIFEST_FILE)
+        fsync_dir(path)
 
     def load(self, name: str, embedder: EmbedderIdentity | None = None) -> Snapshot:
         """Load and verify one snapshot: manifest, format, schema, model, every file's checksum."""
@@ -118,6 +135,15 @@ class SnapshotStore:
             )
         if snapshot.live_chunks != manifest.live or len(snapshot.slot_rowid) != manifest.vectors:
             raise SnapshotError(f"snapshot {path}: slot counts differ from its manifest")
+        if snapshot.store is not None:
+            copy = path / STORE_FILE
+            if (
+                copy.stat().st_size != manifest.store_bytes
+                or snapshot.store.generation() != manifest.generation
+            ):
+                raise SnapshotError(
+                    f"snapshot {path}: {STORE_FILE} is not the store this snapshot was built from"
+                )
         return snapshot
 
     def load_current(self, embedder: EmbedderIdentity | None = None) -> Snapshot | None:

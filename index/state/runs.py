@@ -19,9 +19,11 @@ class RunLog:
     def __init__(self, state: StateStore):
         self.state = state
 
-    def start(self, kind: str) -> int:
+    def start(self, kind: str, started_at: str | None = None) -> int:
+        """A run begins; `started_at` (UTC, ISO) is also what its sources' last sync records."""
         rows = self.state.query(
-            "INSERT INTO runs(kind, started_at, status) VALUES (?, ?, 'running') RETURNING id", (kind, _now())
+            "INSERT INTO runs(kind, started_at, status) VALUES (?, ?, 'running') RETURNING id",
+            (kind, started_at or _now()),
         )
         return int(rows[0][0])
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from index.acl import Principal, visible_sql
 from index.retrieval.text import overlap_length
 from index.store.documents import DOC_COLUMNS, Store, StoredDocument, _document
+from index.store.visible_people import seen_as
 
 MAX_OVERLAP = 400  # the longest chunk overlap `stitch` looks for
 
@@ -44,12 +45,15 @@ class DocumentView:
 
 @dataclass(frozen=True)
 class SourceState:
+    """A source as one caller may see it. `failures` is for admins only (None for others): a document
+    that could not be read has no ACL anyone knows, so its failure must not count for every caller."""
+
     source: str
     documents: int
     last_run_at: str | None
     last_success_at: str | None
     status: str | None
-    failures: int
+    failures: int | None
     kinds: dict[str, int]
 
 
@@ -87,21 +91,32 @@ def visible_document(store: Store, principal: Principal, doc_id: str) -> Documen
             "SELECT chunk_id, n, heading, page, text FROM chunks WHERE doc = ? ORDER BY n", (doc.id,)
         )
     ]
-    contributors = [
-        Contributor(r[0], r[1] or r[2], r[3], r[4])
-        for r in store.db.execute(
-            "SELECT p.person_id, p.name, c.account, c.role, c.at FROM contributions c "
-            "LEFT JOIN accounts a ON a.source = c.source AND a.account = c.account "
-            "LEFT JOIN people p ON p.id = a.person WHERE c.doc = ? ORDER BY c.at DESC, c.id",
-            (doc.id,),
-        )
-    ]
+    rows = store.db.execute(
+        "SELECT a.person, COALESCE(c.name, c.account), c.role, c.at FROM contributions c "
+        "LEFT JOIN accounts a ON a.source = c.source AND a.account = c.account "
+        "WHERE c.doc = ? ORDER BY c.at DESC, c.id",
+        (doc.id,),
+    ).fetchall()
+    # each contributor as this viewer sees them (the document is visible, so every one of them is)
+    seen = seen_as(store.db, principal, [r[0] for r in rows if r[0] is not None])
+    contributors = []
+    for person, name, role, at in rows:
+        shown = seen.get(person) if person is not None else None
+        if shown is not None:
+            contributors.append(Contributor(shown.person_id, shown.name, role, at))
+        else:
+            contributors.append(Contributor(None, name, role, at))
     return DocumentView(doc, chunks, contributors)
 
 
 def visible_sources(store: Store, principal: Principal, include_empty: bool = False) -> list[SourceState]:
     """Per source: the documents `principal` may see, and the last sync. Sources with nothing visible
-    are left out unless `include_empty` (admins), so a restricted source's name and size stay hidden."""
+    are left out unless `include_empty` (admins), so a restricted source's name and size stay hidden.
+
+    Only admins (`include_empty`) get failure counts and the `partial` status (some documents failed):
+    others see `ok` for a source that was read, since the failed documents may be ones they cannot see.
+    Sync times are when the run started (`IngestPipeline` records them so), which hidden work cannot move.
+    """
     acl, params = visible_sql(principal)
     kinds: dict[str, dict[str, int]] = {}
     for source, kind, count in store.db.execute(
@@ -122,18 +137,27 @@ def visible_sources(store: Store, principal: Principal, include_empty: bool = Fa
     out = []
     for name in sorted(names):
         last_run, last_success, status, failures = states.get(name, (None, None, None, 0))
+        if not include_empty and status == "partial":
+            status = "ok"
         out.append(
             SourceState(
-                name, counts.get(name, 0), last_run, last_success, status, failures, kinds.get(name, {})
+                name,
+                counts.get(name, 0),
+                last_run,
+                last_success,
+                status,
+                failures if include_empty else None,
+                kinds.get(name, {}),
             )
         )
     return out
 
 
-def last_indexed_at(store: Store, last_run_finished_at: str | None) -> str | None:
-    """When the index last changed: the latest finished ingest run (from the state store's run log),
-    else the latest indexed document."""
-    if last_run_finished_at:
-        return last_run_finished_at
-    row = store.db.execute("SELECT MAX(indexed_at) FROM documents").fetchone()
-    return str(row[0]) if row and row[0] else None
+def synced_at(states: list[SourceState]) -> str | None:
+    """How fresh a caller's results are: the oldest last successful sync among the sources they see
+    (None when one never synced, or they see none). Every value is a run's start time, so neither when
+    hidden documents changed nor how long they took to index shows through it."""
+    stamps = [s.last_success_at for s in states]
+    if not stamps or any(stamp is None for stamp in stamps):
+        return None
+    return min(stamp for stamp in stamps if stamp is not None)

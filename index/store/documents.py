@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -91,8 +92,13 @@ def meta_hash(doc: SourceDocument) -> str:
     """Hash of what can change without re-embedding: ACL, URL, dates, tags, path, people."""
     import hashlib
 
+    # Clauses beyond the first join the hash only when there are any: hashes of one-clause ACLs (every
+    # document stored before clauses existed) stay as they were, so nothing is rewritten for nothing.
+    acl: list[object] = [doc.acl.public, doc.acl.principals()]
+    if doc.acl.within:
+        acl.append(doc.acl.clauses()[1:])
     payload = {
-        "acl": [doc.acl.public, doc.acl.principals()],
+        "acl": acl,
         "url": doc.url,
         "kind": doc.kind,
         "created": iso(doc.created_at),
@@ -108,31 +114,63 @@ def meta_hash(doc: SourceDocument) -> str:
 class Store:
     """One SQLite database in WAL mode. Writers use `transaction()`; readers get a connection per thread."""
 
-    def __init__(self, home: Path, readonly: bool = False):
+    def __init__(self, home: Path, readonly: bool = False, path: Path | None = None, immutable: bool = False):
+        """The store of `home` (`<home>/whoknows.db`), or the database file `path`. `immutable`: a
+        snapshot's copy, which nobody writes: read without locks (safe on a shared, read-only volume)."""
         self.home = home
-        self.path = home / DB_FILENAME
-        self.readonly = readonly
-        if not readonly:
+        self.path = path or home / DB_FILENAME
+        self.readonly = readonly or immutable
+        self.immutable = immutable
+        if not self.readonly:
             home.mkdir(parents=True, exist_ok=True)
         elif not self.path.exists():
             raise FileNotFoundError(f"no WhoKnows store at {self.path}; run `whoknows ingest` first")
         self._local = threading.local()
-        if not readonly:
+        if not self.readonly:
             migrate(self.db)
+
+    @classmethod
+    def snapshot_copy(cls, path: Path) -> Store:
+        """A snapshot's own copy of the store (see `copy_into`), read-only and lock-free."""
+        return cls(path.parent, path=path, immutable=True)
+
+    def copy_into(self, target: Path) -> None:
+        """A consistent copy of the committed store in `target`, for a snapshot: in rollback-journal mode
+        (a snapshot is never written, so readers need no WAL files), without the API tokens and run
+        history that older versions kept here (those live in the state store; `secure_delete` so their
+        bytes do not survive in free pages)."""
+        source = sqlite3.connect(self.path, timeout=30)
+        copy = sqlite3.connect(target, isolation_level=None)
+        try:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+            copy.execute("PRAGMA secure_delete=ON")
+            tables = {r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table in ("api_tokens", "runs"):
+                if table in tables:
+                    copy.execute(f"DELETE FROM {table}")
+        finally:
+            copy.close()
+            source.close()
+        with target.open("rb") as fh:
+            os.fsync(fh.fileno())
 
     @property
     def db(self) -> sqlite3.Connection:
         """This thread's connection (SQLite connections are not shared across threads)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            if self.readonly:
+            if self.immutable:
+                conn = sqlite3.connect(f"file:{self.path}?immutable=1", uri=True, isolation_level=None)
+            elif self.readonly:
                 conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
             else:
                 conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
                 conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            if not self.immutable:
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
         return conn
 
@@ -244,9 +282,12 @@ class Store:
                 (*values, doc.doc_id),
             )
             internal = int(cur.lastrowid or 0)
+        clauses = doc.acl.clauses()
+        db.execute("UPDATE documents SET acl_clauses = ? WHERE id = ?", (len(clauses), internal))
         db.execute("DELETE FROM doc_acl WHERE doc = ?", (internal,))
         db.executemany(
-            "INSERT INTO doc_acl(doc, principal) VALUES (?, ?)", [(internal, p) for p in doc.acl.principals()]
+            "INSERT INTO doc_acl(doc, clause, principal) VALUES (?, ?, ?)",
+            [(internal, n, p) for n, clause in enumerate(clauses) for p in clause],
         )
         return internal
 
@@ -309,15 +350,21 @@ class Store:
 
     # --- what a snapshot is built from ------------------------------------------------------------
 
-    def document_acls(self) -> list[tuple[int, str, str, bool, tuple[str, ...]]]:
-        """Every document as (internal id, source, kind, public, principals), by internal id."""
-        principals: dict[int, list[str]] = {}
-        for doc, principal in self.db.execute("SELECT doc, principal FROM doc_acl ORDER BY doc, principal"):
-            principals.setdefault(int(doc), []).append(str(principal))
-        return [
-            (int(r[0]), str(r[1]), str(r[2]), bool(r[3]), tuple(principals.get(int(r[0]), ())))
-            for r in self.db.execute("SELECT id, source, kind, acl_public FROM documents ORDER BY id")
-        ]
+    def document_acls(self) -> list[tuple[int, str, str, bool, tuple[tuple[str, ...], ...]]]:
+        """Every document as (internal id, source, kind, public, ACL clauses), by internal id. A reader
+        needs one principal of each clause (index/acl.py)."""
+        clauses: dict[int, dict[int, list[str]]] = {}
+        for doc, clause, principal in self.db.execute(
+            "SELECT doc, clause, principal FROM doc_acl ORDER BY doc, clause, principal"
+        ):
+            clauses.setdefault(int(doc), {}).setdefault(int(clause), []).append(str(principal))
+        out = []
+        for r in self.db.execute("SELECT id, source, kind, acl_public FROM documents ORDER BY id"):
+            of_doc = clauses.get(int(r[0]), {})
+            out.append(
+                (int(r[0]), str(r[1]), str(r[2]), bool(r[3]), tuple(tuple(of_doc[c]) for c in sorted(of_doc)))
+            )
+        return out
 
     def chunk_rows(
         self, rowids: Sequence[int] | None = None, batch: int = 5_000

@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from connectors.base import DirectoryPerson, PersonRef, SourceDocument
+from index.acl import Principal
 from index.store.documents import iso
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -92,7 +93,7 @@ class IdentityResolver:
 
     def _create(self, source: str, ref: PersonRef) -> int:
         email = clean_email(ref.email) or clean_email(ref.account)
-        name = ref.name or (email.split("@")[0] if email else ref.account)
+        name = display_name(ref)
         base = name_key(name) or f"{source} {ref.account}"
         person_id = re.sub(r"[^a-z0-9]+", ".", base).strip(".") or f"{source}.{ref.account}"
         suffix = 1
@@ -107,8 +108,15 @@ class IdentityResolver:
         return int(cur.lastrowid or 0)
 
 
+def display_name(ref: PersonRef) -> str:
+    """The name a document gives a person: their name, else their e-mail's local part, else the account."""
+    email = clean_email(ref.email) or clean_email(ref.account)
+    return ref.name or (email.split("@")[0] if email else ref.account)
+
+
 def record_contributions(db: sqlite3.Connection, internal_doc: int, doc: SourceDocument) -> int:
-    """Replace a document's contributions; returns how many were stored."""
+    """Replace a document's contributions (each with the name this document gives its person); returns
+    how many were stored."""
     resolver = IdentityResolver(db)
     db.execute("DELETE FROM contributions WHERE doc = ?", (internal_doc,))
     rows = []
@@ -116,9 +124,21 @@ def record_contributions(db: sqlite3.Connection, internal_doc: int, doc: SourceD
         if not c.person.account:
             continue
         resolver.person_for(doc.source, c.person)
-        rows.append((internal_doc, doc.source, c.person.account, c.role.value, iso(c.at), c.weight, c.text))
+        rows.append(
+            (
+                internal_doc,
+                doc.source,
+                c.person.account,
+                c.role.value,
+                iso(c.at),
+                c.weight,
+                c.text,
+                display_name(c.person),
+            )
+        )
     db.executemany(
-        "INSERT INTO contributions(doc, source, account, role, at, weight, text) VALUES (?,?,?,?,?,?,?)", rows
+        "INSERT INTO contributions(doc, source, account, role, at, weight, text, name) VALUES (?,?,?,?,?,?,?,?)",
+        rows,
     )
     return len(rows)
 
@@ -184,3 +204,17 @@ def apply_directory(db: sqlite3.Connection, entries: Iterable[DirectoryEntry]) -
         "DELETE FROM people WHERE in_directory = 0 AND id NOT IN (SELECT DISTINCT person FROM accounts)"
     )
     return count
+
+
+def principal_for(db: sqlite3.Connection, user: str | None, groups: Iterable[str] = ()) -> Principal:
+    """A signed-in login as the ACL sees it: the login, its groups, and the source accounts the people
+    directory gives the person with that id. Only the directory's own links count: an account matched
+    to the person by e-mail or name came from document content, which must never grant access."""
+    if not user:
+        return Principal.of(None, list(groups))
+    rows = db.execute(
+        "SELECT a.source, a.account FROM accounts a JOIN people p ON p.id = a.person "
+        "WHERE p.person_id = ? AND p.in_directory = 1 AND a.linked_by = 'directory' ORDER BY 1, 2",
+        (user,),
+    )
+    return Principal.of(user, list(groups), [f"{source}:{account}" for source, account in rows])

@@ -118,7 +118,24 @@ MIGRATIONS: list[str] = [
         last_used_at TEXT
     );
     """,
-    # 3: keyword search moved from FTS5 into the snapshot's own inverted index (index/keyword/), whose
+    # 3: ACLs as clauses (a reader needs one principal of each: a document's own ACL inside its source's),
+    # and the name each contribution gave its person, so a name shown comes from a document one may see.
+    """
+    ALTER TABLE documents ADD COLUMN acl_clauses INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE doc_acl_clauses (
+        doc INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        clause INTEGER NOT NULL,
+        principal TEXT NOT NULL,
+        PRIMARY KEY (doc, clause, principal)
+    ) WITHOUT ROWID;
+    INSERT INTO doc_acl_clauses(doc, clause, principal) SELECT doc, 0, principal FROM doc_acl;
+    UPDATE documents SET acl_clauses = 0 WHERE acl_public = 1;
+    DROP TABLE doc_acl;
+    ALTER TABLE doc_acl_clauses RENAME TO doc_acl;
+    CREATE INDEX doc_acl_principal ON doc_acl(principal, clause, doc);
+    ALTER TABLE contributions ADD COLUMN name TEXT;
+    """,
+    # 4: keyword search moved from FTS5 into the snapshot's own inverted index (index/keyword/), whose
     # BM25 statistics count only what each caller may see; the FTS5 table is no longer written.
     """
     DROP TABLE IF EXISTS chunks_fts;

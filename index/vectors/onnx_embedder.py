@@ -12,10 +12,12 @@ normalisation are done here in numpy, as sentence-transformers does them.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
 import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,9 +35,19 @@ EXPORT_VERSION = 1  # bump when the export recipe changes, so old exports are re
 
 
 def _source_fingerprint(source: Path) -> dict[str, object]:
+    """What the export was made from: the weights (by size and a hash of their first 4 MB: the same
+    package installed in several environments shares one export) and the exporter's versions."""
+    import onnxruntime
+
     weights = source / "model.safetensors"
-    st = weights.stat()
-    return {"source": str(source), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "version": EXPORT_VERSION}
+    with weights.open("rb") as fh:
+        head = hashlib.sha256(fh.read(4 << 20)).hexdigest()
+    return {
+        "size": weights.stat().st_size,
+        "head_sha256": head,
+        "export": EXPORT_VERSION,
+        "onnxruntime": onnxruntime.__version__,
+    }
 
 
 def export_int8(source: Path, dest: Path) -> Path:
@@ -84,7 +96,8 @@ def _export(source: Path, folder: Path) -> None:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
     fp32, prepared = folder / "model.onnx", folder / "model_prepared.onnx"
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on the model's Python control flow
         torch.onnx.export(
             LastHiddenState(model),
             (example, example, torch.zeros_like(example)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -11,6 +12,7 @@ from connectors.config import ConfigError
 from service.ops.jobs import ReindexRunner
 
 router = APIRouter(prefix="/admin", tags=["admin"])
+log = logging.getLogger(__name__)
 
 
 def _runner(request: Request) -> ReindexRunner:
@@ -27,8 +29,9 @@ def start_reindex(request: Request, full: bool = False) -> JSONResponse:
     runner = _runner(request)
     try:
         started = runner.start(full=full)
-    except ConfigError as exc:
-        raise HTTPException(status_code=503, detail=str(exc)) from exc
+    except ConfigError as exc:  # its text names files and fields: the log has it, the body does not
+        log.error("reindex not started: %s", exc)
+        raise HTTPException(status_code=503, detail="no usable sources file; see the server log") from exc
     if not started:
         raise HTTPException(status_code=409, detail="a reindex is already running")
     return JSONResponse({"status": "started"}, status_code=202)

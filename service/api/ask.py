@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -36,7 +35,6 @@ class AnswerResponse(BaseModel):
     fallback_reason: str | None = Field(description="why a configured language model was not used")
     removed_citations: list[int] = Field(description="citation numbers the model invented, removed")
     warnings: list[str]
-    took_ms: float
 
 
 def _checked(settings: Settings, body: AskRequest) -> str:
@@ -51,10 +49,8 @@ async def ask(
     body: AskRequest, settings: SettingsDep, asker: AskerDep, principal: PrincipalDep
 ) -> AnswerResponse:
     question = _checked(settings, body)
-    started = time.perf_counter()
     answer = await asker.answer(question, principal, body.k)
-    took = round((time.perf_counter() - started) * 1000, 2)
-    return AnswerResponse.model_validate({**answer_dict(answer), "took_ms": took})
+    return AnswerResponse.model_validate(answer_dict(answer))
 
 
 @router.post(

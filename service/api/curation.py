@@ -39,7 +39,7 @@ def list_named(engine: EngineDep) -> list[NamedExpert]:
 @router.put("/named-experts", response_model=NamedExpert)
 def name_expert(engine: EngineDep, me: MeDep, body: NamedBody) -> NamedExpert:
     """Name `person_id` an expert for a topic or a source: they are suggested first for questions on it."""
-    if person_by_person_id(engine.store.db, body.person_id) is None:
+    if person_by_person_id(engine.reader.db, body.person_id) is None:
         raise HTTPException(status_code=404, detail="person_id: no such person")
     try:
         named = ProfileStore(engine.state).name_expert(

@@ -9,8 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel
 
 from index.acl import Principal
-from index.state.runs import RunLog
-from index.store.browse import Contributor, SourceState, last_indexed_at, visible_document, visible_sources
+from index.store.browse import Contributor, SourceState, synced_at, visible_document, visible_sources
 from service.deps import MAX_DOC_ID_CHARS, EngineDep, PrincipalDep, SettingsDep
 from service.engine import Engine
 from service.security.auth import identify
@@ -62,7 +61,7 @@ def get_document(
     ],
 ) -> DocumentModel:
     """A document's text and metadata; 404 alike for a missing document and one the caller may not see."""
-    view = visible_document(engine.store, principal, doc_id)
+    view = visible_document(engine.reader, principal, doc_id)
     if view is None:
         raise HTTPException(status_code=404, detail="no such document")
     d = view.document
@@ -106,7 +105,8 @@ def freshness(
 def list_sources(
     request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
 ) -> SourcesResponse:
-    """Per source: the documents the caller may see, the last sync, its status and failures count."""
+    """Per source: the documents the caller may see and the last sync; failure counts for admins only.
+    The index's freshness is that of the caller's own sources (`synced_at`)."""
     admin = "admin" in identify(request).scopes
     return sources_response(engine, principal, admin, settings.stale_after_hours)
 
@@ -116,11 +116,9 @@ def sources_response(
 ) -> SourcesResponse:
     """The sources `principal` may see (an admin also sees empty ones) and the index's freshness; /sources
     and the MCP sources resource."""
-    states = visible_sources(engine.store, principal, include_empty=admin)
+    states = visible_sources(engine.reader, principal, include_empty=admin)
     return SourcesResponse(
         sources=states,
         documents=sum(s.documents for s in states),
-        index=freshness(
-            last_indexed_at(engine.store, RunLog(engine.state).last_finished_at()), stale_after_hours
-        ),
+        index=freshness(synced_at(states), stale_after_hours),
     )

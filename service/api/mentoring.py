@@ -154,7 +154,7 @@ def _is_requester(me: Me, r: MentoringRequest) -> bool:
 
 
 def _capacity(engine: Engine, mentor: str) -> int | None:
-    row = person_by_person_id(engine.store.db, mentor)
+    row = person_by_person_id(engine.reader.db, mentor)
     chosen = ProfileStore(engine.state).settings(mentor)
     return chosen_mentor(chosen, row.mentor_opt_in if row else False, row.mentor_capacity if row else None)[1]
 
@@ -178,8 +178,8 @@ def _notified(engine: Engine, store: MentoringStore, r: MentoringRequest) -> Men
         "request": request_model(r).model_dump(
             include={"id", "status", "topic", "message", "created_at", "decided_at"}
         ),
-        "mentor": _contact(engine.store.db, r.mentor),
-        "requester": {"user": r.requester, **_contact(engine.store.db, r.requester_person)},
+        "mentor": _contact(engine.reader.db, r.mentor),
+        "requester": {"user": r.requester, **_contact(engine.reader.db, r.requester_person)},
     }
     store.record_notification(r.id, webhook.send(event, payload))
     return store.get(r.id) or r

@@ -8,9 +8,10 @@ from index.retrieval.hybrid import SearchHit
 
 
 class SearchResponse(BaseModel):
+    """No timing: how long a query took depends on hidden documents near it too."""
+
     query: str
     hits: list[SearchHit]
-    took_ms: float
 
 
 class HealthResponse(BaseModel):

@@ -4,6 +4,8 @@
 readiness body says ready or not ready and nothing else: a vector count or a snapshot name would tell an
 anonymous visitor how much hidden content there is and when it changes. The details (snapshot, vectors,
 model, why not ready) are at `/readyz?verbose=1` with the admin scope.
+
+Error bodies here never carry an exception's text (it can name data paths); the log has it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from service.api.models import HealthResponse
 from service.deps import EngineDep, SettingsDep
 from service.engine import Engine
 from service.ops.metrics import Metrics
-from service.security.auth import require_scope
+from service.security.auth import identify, require_scope
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ops"])
@@ -83,9 +85,11 @@ def readyz(request: Request, engine: EngineDep, verbose: bool = False) -> Respon
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 def metrics(request: Request, settings: SettingsDep) -> Response:
-    """Prometheus text format. Needs the admin scope unless WHOKNOWS_METRICS_PUBLIC=true (index totals
-    count restricted documents too)."""
+    """Prometheus text format. Needs the admin scope; with WHOKNOWS_METRICS_PUBLIC=true others get the
+    request metrics only (index totals count restricted documents too)."""
+    metrics: Metrics = request.app.state.metrics
+    if "admin" in identify(request).scopes:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
     if not settings.metrics_public:
         require_scope("admin")(request)
-    registry: Metrics = request.app.state.metrics
-    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(metrics.public), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]

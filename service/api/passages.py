@@ -56,7 +56,7 @@ def find_passages(
         return []
     out = []
     for hit in engine.retriever.search(query, principal, k=k, mode=mode, filters=filters):
-        view = visible_document(engine.store, principal, hit.doc_id)
+        view = visible_document(engine.reader, principal, hit.doc_id)
         chunk = next((c for c in view.chunks if c.chunk_id == hit.chunk_id), None) if view else None
         if chunk is None:  # removed or narrowed since ranking
             continue

@@ -107,7 +107,7 @@ class ExportModel(BaseModel):
 
 
 def settings_model(engine: Engine, person_id: str) -> SettingsModel:
-    row = person_by_person_id(engine.store.db, person_id)
+    row = person_by_person_id(engine.reader.db, person_id)
     if row is None:
         raise HTTPException(status_code=404, detail="no such person")
     profiles = ProfileStore(engine.state)
@@ -197,8 +197,8 @@ def export(request: Request, engine: EngineDep, me: MeDep, person_id: PersonId) 
     body = ExportModel(
         exported_at=utc_now(),
         person_id=person_id,
-        profile=person_model(seen) if seen else None,
-        public_profile=person_model(public) if public else None,
+        profile=person_model(seen, me.principal) if seen else None,
+        public_profile=person_model(public, Principal.anonymous()) if public else None,
         settings=settings_model(engine, person_id),
         feedback_given=[
             VoteModel(query=v.query, person_id=v.person_id, helpful=v.vote > 0, voted_at=v.voted_at)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -28,8 +27,6 @@ def search(
     mode: Annotated[str, Query(pattern="^(hybrid|bm25|dense)$")] = "hybrid",
 ) -> SearchResponse:
     checked_query(engine.settings, "q", q)
-    started = time.perf_counter()
     filters = Filters(sources=tuple(source or ()), kinds=tuple(kind or ()))
     hits = engine.retriever.search(q, principal, k=k, mode=mode, filters=filters) if q.strip() else []
-    took = (time.perf_counter() - started) * 1000
-    return SearchResponse(query=q, hits=hits, took_ms=round(took, 2))
+    return SearchResponse(query=q, hits=hits)

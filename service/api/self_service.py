@@ -70,7 +70,7 @@ class Me:
 def me_of(request: Request) -> Me:
     """The caller (already identified and scope-checked by the router's dependencies)."""
     caller = identify(request)
-    db = engine_of(request).store.db
+    db = engine_of(request).reader.db
     return Me(caller.principal, own_person(db, caller.principal.user), "admin" in caller.scopes)
 
 
@@ -86,6 +86,6 @@ def acting_on(request: Request, me: Me, person_id: str) -> Actor:
         return Actor(user, me.person_id, "self")
     if not me.admin:
         raise HTTPException(status_code=403, detail="only the person themselves or an admin may do this")
-    if person_by_person_id(engine_of(request).store.db, person_id) is None:
+    if person_by_person_id(engine_of(request).reader.db, person_id) is None:
         raise HTTPException(status_code=404, detail="no such person")
     return Actor(user, me.person_id, "admin")

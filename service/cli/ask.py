@@ -26,8 +26,9 @@ def ask(
     settings = indexed_settings(ctx)
     if not question.strip():
         raise fail("the question is empty")
-    asker = build_asker(Engine(settings))
-    answer = asyncio.run(asker.answer(question, principal_option(user, groups), k))
+    engine = Engine(settings)
+    asker = build_asker(engine)
+    answer = asyncio.run(asker.answer(question, principal_option(engine.reader, user, groups), k))
     if as_json:
         typer.echo(json.dumps(answer_dict(answer), indent=2, ensure_ascii=False))
         return

@@ -10,6 +10,8 @@ import typer
 from pydantic import ValidationError
 
 from index.acl import Principal
+from index.store.documents import Store
+from index.store.identity import principal_for
 from service.ops.logs import configure_logging
 from service.settings import Settings, load_settings
 
@@ -60,7 +62,8 @@ def indexed_settings(ctx: typer.Context) -> Settings:
     return settings
 
 
-def principal_option(user: str | None, groups: str | None) -> Principal:
-    """`--as USER --groups a,b`; neither means anonymous (public documents only)."""
+def principal_option(store: Store, user: str | None, groups: str | None) -> Principal:
+    """`--as USER --groups a,b`, with the source accounts the directory links to USER; neither means
+    anonymous (public documents only)."""
     group_list = [g.strip() for g in (groups or "").split(",") if g.strip()]
-    return Principal.of(user, group_list)
+    return principal_for(store.db, user, group_list)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from index.experts.finder import ExpertFilters, ExpertFinder
-from service.api.experts import expert_model, person_model
+from service.api.experts import expert_filters, expert_model, person_model
 from service.cli.common import GroupsOption, JsonOption, fail, indexed_settings, principal_option
 from service.engine import Engine
 from service.finder import corrected_finder
@@ -38,17 +38,22 @@ def experts(
     """Who knows about QUERY: colleagues ranked by their visible work, with evidence."""
     if not query.strip():
         raise fail("the query is empty")
-    filters = ExpertFilters(include_inactive=include_inactive, mentors_only=mentors_only, team=team)
-    found = _finder(ctx).rank_experts(query, principal_option(user, groups), k=k, filters=filters)
+    asked = ExpertFilters(include_inactive=include_inactive, mentors_only=mentors_only, team=team)
+    finder = _finder(ctx)
+    principal = principal_option(finder.store, user, groups)
+    filters = expert_filters(principal, asked)
+    ranked = finder.rank_experts(query, principal, k=k, filters=filters) if filters is not None else []
+    found = [expert_model(e, principal) for e in ranked]
     if as_json:
-        typer.echo(json.dumps({"experts": [expert_model(e).model_dump() for e in found]}, indent=2))
+        typer.echo(json.dumps({"experts": [e.model_dump() for e in found]}, indent=2))
         return
     if not found:
         typer.echo("nobody stands out for this topic")
     for i, e in enumerate(found, 1):
         role = " · ".join(x for x in (e.title, e.team) if x)
-        mentor = "mentor, " + (f"{e.mentor.capacity} slots" if e.mentor.capacity is not None else "open")
-        mentor = mentor if e.mentor.available else ("mentor, busy" if e.mentor.busy else "not mentoring")
+        m = e.mentor
+        mentor = "mentor, " + (f"{m.capacity} slots" if m and m.capacity is not None else "open")
+        mentor = mentor if m and m.available else ("mentor, busy" if m and m.busy else "not mentoring")
         typer.echo(f"{i:2}. {e.name or e.person_id} ({e.person_id}){'  ' + role if role else ''}")
         typer.echo(f"    {e.why}")
         typer.echo(f"    {mentor}; last active {e.last_active or 'unknown'}; topics: {', '.join(e.topics)}")
@@ -65,11 +70,14 @@ def person(
     as_json: JsonOption = False,
 ) -> None:
     """A person's profile: expertise, recent work, mentoring (only what the user may see)."""
-    profile = _finder(ctx).profile(person_id, principal_option(user, groups))
+    finder = _finder(ctx)
+    principal = principal_option(finder.store, user, groups)
+    found = finder.profile(person_id, principal)
+    profile = person_model(found, principal) if found is not None else None
     if profile is None:
         raise fail(f"no person {person_id!r}")
     if as_json:
-        typer.echo(json.dumps(person_model(profile).model_dump(), indent=2))
+        typer.echo(json.dumps(profile.model_dump(), indent=2))
         return
     typer.echo(f"{profile.name or profile.person_id} ({profile.person_id})")
     typer.echo(f"  {' · '.join(x for x in (profile.title, profile.team, profile.timezone) if x)}")

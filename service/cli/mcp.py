@@ -21,7 +21,7 @@ def mcp(ctx: typer.Context) -> None:
     """
     settings = indexed_settings(ctx)
     engine = Engine(settings)
-    caller_of = stdio_caller(settings, TokenStore(engine.state))
+    caller_of = stdio_caller(settings, TokenStore(engine.state), engine.principal)
     caller = caller_of(None)
     if caller.error:
         hint = "set WHOKNOWS_MCP_TOKEN to a token from `whoknows tokens create`"

@@ -32,7 +32,7 @@ def search(
     engine = Engine(settings)
     hits = engine.retriever.search(
         query,
-        principal_option(user, groups),
+        principal_option(engine.reader, user, groups),
         k=k,
         mode=mode,
         filters=Filters(sources=tuple(source or ()), kinds=tuple(kind or ())),

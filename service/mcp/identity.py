@@ -8,7 +8,7 @@ middleware puts the caller in a context variable for the tools and resources of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -35,13 +35,15 @@ def http_caller(ctx: ServerRequestContext[Any, Any] | None) -> Caller:
     return caller if isinstance(caller, Caller) else NOBODY
 
 
-def stdio_caller(settings: Settings, tokens: TokenStore) -> CallerOf:
+def stdio_caller(
+    settings: Settings, tokens: TokenStore, principal_of: Callable[[str | None, Sequence[str]], Principal]
+) -> CallerOf:
     """The Caller of `settings.mcp_token` (WHOKNOWS_MCP_TOKEN), or anonymous when none is set."""
 
     def resolve(ctx: ServerRequestContext[Any, Any] | None) -> Caller:
         if settings.mcp_token is None:
             return anonymous_caller(settings, STDIO_RATE_KEY)
-        return token_caller(tokens, settings.mcp_token.get_secret_value(), STDIO_RATE_KEY)
+        return token_caller(tokens, settings.mcp_token.get_secret_value(), STDIO_RATE_KEY, principal_of)
 
     return resolve
 

@@ -159,7 +159,7 @@ def build_mcp_server(
     ) -> Document:
         """A document's text, title, link, dates and contributors. A document that does not exist and one
         the user may not see give the same error."""
-        view = visible_document(engine.store, principal_for("search"), doc_id)
+        view = visible_document(engine.reader, principal_for("search"), doc_id)
         if view is None:
             raise ToolError(f"no such document: {doc_id}")
         return document_result(view, max_chars)

@@ -17,6 +17,23 @@ from service.engine import Engine
 log = logging.getLogger(__name__)
 
 
+SEE_LOG = "failed; the server log has the details"
+
+
+def served_report(report: dict[str, Any]) -> dict[str, Any]:
+    """A run report as GET /admin/reindex shows it: counts and statuses, never an exception's text or a
+    failed document's path (`whoknows reindex --json` and the log have those)."""
+    sources = []
+    for source in report.get("sources", []):
+        shown = {**source, "failures": len(source.get("failures") or [])}
+        if shown.get("error"):
+            shown["error"] = SEE_LOG
+        if str(shown.get("prune", "done")).startswith("skipped"):
+            shown["prune"] = "skipped"
+        sources.append(shown)
+    return {**report, "sources": sources, "error": SEE_LOG if report.get("error") else None}
+
+
 class ReindexRunner:
     """Runs at most one reindex at a time in a thread; the file lock also keeps out other processes."""
 
@@ -50,12 +67,12 @@ class ReindexRunner:
         try:
             pairs = [(c, self.engine.connector_for(c)) for c in configs]
             report = run_reindex(self.engine.pipeline(), self.engine.settings.home, pairs, full=full)
-            self.last = {"started_at": started, "config": str(path), **report.as_dict()}
-        except ReindexBusyError as exc:
-            self.last = {"started_at": started, "status": "busy", "error": str(exc)}
-        except Exception as exc:
+            self.last = {"started_at": started, "config": path.name, **served_report(report.as_dict())}
+        except ReindexBusyError:
+            self.last = {"started_at": started, "status": "busy", "error": "another reindex holds the lock"}
+        except Exception:
             log.exception("reindex failed")
-            self.last = {"started_at": started, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            self.last = {"started_at": started, "status": "failed", "error": SEE_LOG}
         self.engine.snapshot()  # pick up the new snapshot now rather than on the next request
 
 

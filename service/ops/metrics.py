@@ -36,7 +36,7 @@ class IndexCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
-        counts = self.engine.store.counts()
+        counts = self.engine.reader.counts()
         for name in ("documents", "chunks", "people"):
             yield GaugeMetricFamily(f"whoknows_index_{name}", f"{name} in the store", value=counts[name])
         snap = self.engine.loaded_snapshot
@@ -64,8 +64,22 @@ class IndexCollector(Collector):
             )
 
 
+class RequestsOnly(Collector):
+    """The registry's request metrics without the index's: what /metrics shows without the admin scope
+    (WHOKNOWS_METRICS_PUBLIC=true). Index sizes count restricted documents, and the snapshot's age tells
+    when restricted content last changed."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            if family.name.startswith("whoknows_http_"):
+                yield family
+
+
 class Metrics:
-    """The app's registry and its request instruments."""
+    """The app's registry and its request instruments; `public` is the part anyone may scrape."""
 
     def __init__(self, engine: Engine):
         self.registry = CollectorRegistry(auto_describe=True)
@@ -89,6 +103,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(IndexCollector(engine))
+        self.public = RequestsOnly(self.registry)
 
 
 def route_label(scope: Scope) -> str:

@@ -12,7 +12,7 @@ from service.settings import Settings
 
 def index_status(settings: Settings) -> dict[str, Any]:
     store = Store(settings.home)
-    snapshots = SnapshotStore(settings.home)
+    snapshots = SnapshotStore(settings.home, root=settings.snapshots_path)
     snap: dict[str, Any] | None = None
     try:
         current = snapshots.current_name()

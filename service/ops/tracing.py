@@ -83,7 +83,7 @@ class TracedRetriever(HybridRetriever):
 
     def __init__(
         self,
-        store: Store,
+        store: Store | Callable[[], Store],
         snapshot: Callable[[], Snapshot | None],
         embedder: Embedder,
         settings: RetrievalSettings | None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -88,7 +88,8 @@ def _proxy_caller(settings: Settings, request: Request, peer: str) -> Caller | N
     raw_groups = request.headers.get(settings.groups_header, "").split(",")[:MAX_GROUPS]
     groups = [g for g in (_clean(x) for x in raw_groups) if g]
     scopes = USER_SCOPES | ({"admin"} if set(groups) & set(settings.admin_groups) else set())
-    return Caller(Principal.of(user, groups), frozenset(scopes), "proxy", f"user:{user}")
+    principal = request.app.state.engine.principal(user, groups)
+    return Caller(principal, frozenset(scopes), "proxy", f"user:{user}")
 
 
 def _client_key(settings: Settings, request: Request, peer: str, trusted: bool) -> str:
@@ -100,9 +101,16 @@ def _client_key(settings: Settings, request: Request, peer: str, trusted: bool) 
     return f"ip:{peer}"
 
 
-def token_caller(tokens: TokenStore, presented: str, rate_key: str) -> Caller:
+def token_caller(
+    tokens: TokenStore,
+    presented: str,
+    rate_key: str,
+    principal_of: Callable[[str | None, Sequence[str]], Principal],
+) -> Caller:
     """The caller an API token stands for; an error Caller (rate-limited under `rate_key`) when it is
-    unknown or revoked. HTTP requests and `whoknows mcp` over stdio both identify through this."""
+    unknown or revoked. HTTP requests and `whoknows mcp` over stdio both identify through this;
+    `principal_of` turns the token's login and groups into a Principal (with the source accounts the
+    people directory links to that login: `Engine.principal`)."""
     token = tokens.verify(presented)
     if token is None:
         return Caller(
@@ -113,7 +121,7 @@ def token_caller(tokens: TokenStore, presented: str, rate_key: str) -> Caller:
             error="invalid or revoked token",
             bad_token=True,
         )
-    return Caller(Principal.of(token.user, token.groups), token.scopes, "token", f"token:{token.id}")
+    return Caller(principal_of(token.user, token.groups), token.scopes, "token", f"token:{token.id}")
 
 
 def anonymous_caller(settings: Settings, rate_key: str) -> Caller:
@@ -146,7 +154,7 @@ def identify(request: Request) -> Caller:
                 bad_token=True,
             )
         else:
-            caller = token_caller(tokens, credentials, f"ip:{peer}")
+            caller = token_caller(tokens, credentials, f"ip:{peer}", request.app.state.engine.principal)
     if caller is None and trusted:
         caller = _proxy_caller(settings, request, peer)
     elif caller is None and request.headers.get(settings.user_header) is not None:

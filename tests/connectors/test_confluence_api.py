@@ -365,10 +365,12 @@ def test_full_load_pages_people_and_inherited_restrictions(site: tuple[str, Beha
 
     home, runbooks, oncall, restart, contract = (docs[f"eng:{n}"] for n in (101, 102, 103, 104, 105))
     assert home.acl == runbooks.acl == Acl(groups=frozenset({"staff"}))  # no restriction: the source default
-    assert oncall.acl == Acl(users=frozenset({"ana@example.com", "70121:b3"}), groups=frozenset({"sre"}))
-    # 104 names Ana itself and inherits 103's restriction: only who passes both (Ana) may read it
-    assert restart.acl == Acl(users=frozenset({"ana@example.com"}))
-    assert contract.acl == Acl(groups=frozenset({"legal"}))  # ancestor 900 is not in the space listing
+    # restrictions name accounts of this source (not logins), inside the source's ACL (staff)
+    ana, ben = "account:eng:5b10a2844c20165700ede21g", "account:eng:70121:b3"
+    assert oncall.acl.clauses() == [sorted([ana, ben, "group:sre"]), ["group:staff"]]
+    # 104 names Ana itself and inherits 103's restriction, which Ana passes: Ana, if she is staff
+    assert restart.acl.clauses() == [[ana], ["group:staff"]]
+    assert contract.acl.clauses() == [["group:legal"], ["group:staff"]]  # ancestor 900 is not in the listing
     assert sum(1 for p, _, _ in b.log if p.endswith("/content/900")) == 1
     assert not any(p.endswith(("/content/101", "/content/102", "/content/103")) for p, _, _ in b.log)
 
@@ -492,13 +494,18 @@ def test_hostile_and_odd_answers(site: tuple[str, Behaviour]) -> None:
 
 def test_effective_acl_and_retry_after() -> None:
     default = Acl(groups=frozenset({"staff"}))
-    assert effective_acl(default, []) == default
+    assert effective_acl("c", default, []) == default
+    # every level is a clause; one that holds another adds nothing
     assert effective_acl(
-        default, [R(frozenset({"a"}), frozenset({"g"})), R(frozenset(), frozenset({"g", "h"}))]
+        "c", default, [R(frozenset({"a"}), frozenset({"g"})), R(frozenset(), frozenset({"g", "h"}))]
+    ).clauses() == [["account:c:a", "group:g"], ["group:g", "group:h"], ["group:staff"]]
+    assert effective_acl(
+        "c", Acl(public=True), [R(frozenset(), frozenset({"g"})), R(frozenset(), frozenset({"g", "h"}))]
     ) == Acl(groups=frozenset({"g"}))
-    assert (
-        effective_acl(default, [R(frozenset({"a"}), frozenset()), R(frozenset({"b"}), frozenset())]) == Acl()
+    two_people = effective_acl(
+        "c", default, [R(frozenset({"a"}), frozenset()), R(frozenset({"b"}), frozenset())]
     )
+    assert two_people.clauses() == [["account:c:a"], ["account:c:b"], ["group:staff"]]  # nobody passes all
     assert retry_after_s("3") == 3.0 and retry_after_s("soon") is None and retry_after_s(None) is None
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
 

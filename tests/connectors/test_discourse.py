@@ -221,6 +221,11 @@ class FakeForum:
         self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
         self.release = threading.Event()
         self.topics = {tid: self._topic(tid) for tid in (1148, 1149, 1150)}
+        # the categories the recorded listing (1, 14) and topics (111) name, all open unless a test says
+        self.categories: dict[int, dict[str, Any]] = {
+            cid: {"id": cid, "name": f"Category {cid}", "slug": f"c{cid}", "read_restricted": False}
+            for cid in (1, 14, 111)
+        }
         forum = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -257,6 +262,11 @@ class FakeForum:
         return topic
 
     def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+        if path == "/site.json":  # the categories the key can see, without their permissions
+            return 200, {}, json.dumps({"categories": list(self.categories.values())}).encode()
+        if path.startswith("/c/") and path.endswith("/show.json"):  # permissions are shown to admins only
+            category = self.categories.get(int(path.split("/")[2]))
+            return (200, {}, json.dumps({"category": category}).encode()) if category else (404, {}, b"{}")
         if path == "/latest.json":
             page = int(query.get("page", ["0"])[0])
             names = ["discourse_topics.json", "discourse_topics_pinned.json"]
@@ -468,3 +478,54 @@ def test_archive_through_the_pipeline_and_the_real_model(
     retriever = HybridRetriever(store, lambda: snapshots.load_current(embedder), embedder)
     hits = retriever.search("64-bit arithmetic opcodes for covenants", Principal.anonymous(), k=1)
     assert hits[0].doc_id == "db:397"
+
+
+def test_api_restricted_categories_are_group_acls_or_skipped(forum: FakeForum) -> None:
+    """A key that reads restricted categories must not give their topics the source's ACL (issue 14)."""
+    staff = {"groups": ["forum-users"]}
+    # 111 (every recorded topic) is restricted; an admin key sees its group permissions
+    forum.categories[111] = {
+        **forum.categories[111],
+        "read_restricted": True,
+        "group_permissions": [
+            {"permission_type": 1, "group_name": "moderators"},
+            {"permission_type": 3, "group_name": "sre"},
+        ],
+    }
+    docs, failures = split(list(api_connector(forum, acl=staff).load()))
+    assert failures == [] and len(docs) == 3
+    assert {tuple(map(tuple, d.acl.clauses())) for d in docs} == {
+        (("group:moderators", "group:sre"), ("group:forum-users",))
+    }
+    # without the permission view (not an admin key) nobody can tell its readers: its topics are skipped
+    del forum.categories[111]["group_permissions"]
+    docs, failures = split(list(api_connector(forum, acl=staff).load()))
+    assert docs == [] and failures == []
+    # a topic the listing puts in a restricted category is not listed, so a moved topic gets pruned
+    forum.categories[14] = {**forum.categories[14], "read_restricted": True}
+    assert list(api_connector(forum, acl=staff).list_ids()) == ["df:1148"]
+    # the source's own mapping wins, and needs no permission view
+    asked = forum.paths().count("/c/111/show.json")
+    source = api_connector(forum, acl=staff, restricted_categories={111: ["legal"], 14: ["legal"]})
+    docs, _ = split(list(source.load()))
+    assert len(docs) == 3 and all(d.acl.clauses() == [["group:legal"], ["group:forum-users"]] for d in docs)
+    assert forum.paths().count("/c/111/show.json") == asked
+    # "everyone" may read it: the source's ACL
+    forum.categories[111]["group_permissions"] = [{"permission_type": 1, "group_name": "everyone"}]
+    docs, _ = split(list(api_connector(forum, acl=staff).load()))
+    assert {d.acl for d in docs} == {Acl(groups=frozenset({"forum-users"}))}
+
+
+def test_api_category_listing_failure_fails_the_source(forum: FakeForum) -> None:
+    forum.override["/site.json"] = lambda path, query: (503, {}, b"")
+    with pytest.raises(ConnectorError, match="listing categories failed"):
+        list(api_connector(forum, max_retries=0).load())
+
+
+def test_archive_restricted_categories_come_from_the_config(shared_data: Path) -> None:
+    folder = shared_data / "discourse_delving_bitcoin"
+    source = archive_connector(folder, restricted_categories={7: ["core-devs"]})
+    docs = [d for d in source.load() if isinstance(d, SourceDocument)]
+    seven = [d for d in docs if d.path == ("category 7",)]
+    assert seven and all(d.acl == Acl(groups=frozenset({"core-devs"})) for d in seven)
+    assert all(d.acl == Acl(public=True) for d in docs if d.path != ("category 7",))

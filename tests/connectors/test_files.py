@@ -149,7 +149,12 @@ def test_markdown_front_matter_sections_people_and_acl(tmp_path: Path) -> None:
         (("Deploying", "Rollback"), "Undo with care."),
         (("Deploying", "Rollback", "Deep"), "Deep text."),
     ]
-    assert doc.acl == Acl(public=False, groups=frozenset({"platform"}), users=frozenset({"ada@example.com"}))
+    # the file's own ACL, inside the source's (staff): readers need both
+    assert doc.acl == Acl(
+        groups=frozenset({"platform"}),
+        users=frozenset({"ada@example.com"}),
+        within=(frozenset({"group:staff"}),),
+    )
     assert doc.tags == ["search", "ops"]
     assert doc.created_at == datetime(2024, 1, 5, tzinfo=UTC)
     assert doc.updated_at == datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -240,7 +245,7 @@ def test_html_drops_boilerplate_and_keeps_heading_paths_and_meta(tmp_path: Path)
     assert doc.created_at == datetime(2023, 2, 1, 8, tzinfo=UTC)
     assert doc.updated_at == datetime(2024, 5, 6, 10, tzinfo=UTC)
     assert doc.tags == ["search", "ranking"]
-    assert doc.acl == Acl(public=False, groups=frozenset({"search-team", "sre"}))
+    assert doc.acl == Acl(groups=frozenset({"search-team", "sre"}), within=(frozenset({"group:staff"}),))
 
 
 def test_html_title_falls_back_to_h1_and_honours_a_declared_charset(tmp_path: Path) -> None:
@@ -604,3 +609,34 @@ def test_real_confluence_export_loads_through_the_files_connector() -> None:
     assert page.title == "VARLab : Powerline Testing_Module 2A & 2B"
     assert ("VARLab : Powerline Testing_Module 2A & 2B", "MODULE 2A") in {s.heading for s in page.sections}
     assert "Learning Experience" not in page.sections[0].text  # the breadcrumb trail is navigation
+
+
+# --- a file's ACL narrows its source's, never widens it (issue 14, item 1) -----------------------------
+
+
+def test_a_file_cannot_widen_its_sources_acl(tmp_path: Path) -> None:
+    """Anyone who can write into a staff share must not be able to publish a page by saying so."""
+    write(tmp_path / "open.md", "---\nacl: {public: true}\n---\nPublished by its own say-so.\n")
+    write(tmp_path / "wider.md", "---\nacl: {groups: [staff, contractors]}\n---\nFor staff and more.\n")
+    write(tmp_path / "user.md", "---\nacl: {users: [eve]}\n---\nFor eve, who is not staff.\n")
+    write(
+        tmp_path / "open.html",
+        '<html><head><meta name="acl-public" content="true"></head><body><p>Open page</p></body></html>',
+    )
+    docs, failures = run(connector(tmp_path))
+    assert failures == {}
+    assert docs["docs:open.md"].acl == DEFAULT_ACL
+    assert docs["docs:open.html"].acl == DEFAULT_ACL
+    assert docs["docs:wider.md"].acl == DEFAULT_ACL  # staff, or contractors within staff: staff
+    # a user the source does not let in is let in only if she is staff as well
+    assert docs["docs:user.md"].acl == Acl(users=frozenset({"eve"}), within=(frozenset({"group:staff"}),))
+
+
+def test_a_file_may_narrow_its_sources_acl(tmp_path: Path) -> None:
+    write(tmp_path / "secret.md", "---\nacl: {groups: [security]}\n---\nBreak-glass steps.\n")
+    docs, _ = run(connector(tmp_path))
+    acl = docs["docs:secret.md"].acl
+    assert acl.clauses() == [["group:security"], ["group:staff"]]
+    # a public source lets each file's own ACL stand
+    docs, _ = run(connector(tmp_path, acl={"public": True}))
+    assert docs["docs:secret.md"].acl == Acl(groups=frozenset({"security"}))

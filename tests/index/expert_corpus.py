@@ -98,14 +98,14 @@ def build_store(
     directory: Sequence[DirectoryPerson] = (),
     cache: Path | None = None,
 ) -> HybridRetriever:
-    """Docs through the real pipeline (one source per document source), then the directory."""
+    """The directory, then docs through the real pipeline (one source per document source)."""
     store = Store(home)
     snapshots = SnapshotStore(home)
     vector_cache = VectorCache(cache or home / "cache.sqlite", embedder.dim)
     pipeline = IngestPipeline(store, snapshots, embedder, vector_cache)
-    sources = sorted({d.source for d in docs})
-    pipeline.run([(source_config(s), ListConnector(s, [d for d in docs if d.source == s])) for s in sources])
-    if directory:
+    if directory:  # before the run, so the snapshot it publishes carries the directory
         with store.transaction() as db:
             apply_directory(db, directory)
+    sources = sorted({d.source for d in docs})
+    pipeline.run([(source_config(s), ListConnector(s, [d for d in docs if d.source == s])) for s in sources])
     return HybridRetriever(store, lambda: snapshots.load_current(embedder), embedder)

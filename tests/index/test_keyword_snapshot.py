@@ -186,9 +186,10 @@ def test_the_approximate_index_stays_inside_the_acl_and_finds_the_neighbours(
     for q in ("postgres backups", "salary bands", "kubernetes"):
         vector = embedder.embed_query(q)
         got = retriever.dense_chunks(vector, Principal.anonymous(), Filters(), 10)
+        anonymous = Principal.anonymous()
         ids = {
             h.doc_id
-            for h in retriever.hits(retriever.dense_leg(vector, Principal.anonymous(), Filters(), 10), q)
+            for h in retriever.hits(retriever.dense_leg(vector, anonymous, Filters(), 10), q, anonymous)
         }
         assert ids and not ids & hidden
         assert len(got) == 10

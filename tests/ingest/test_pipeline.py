@@ -58,7 +58,13 @@ def test_second_ingest_embeds_nothing_and_edit_reembeds_only_that_document(tmp_p
     assert second.sources[0].chunks_embedded == 0
     assert second.sources[0].documents_unchanged == 4
     assert counting.passages == embedded_first
-    assert second.snapshot == first.snapshot  # nothing changed, nothing republished
+    # nothing changed: the new snapshot shares every index file with the first (hard links); only its
+    # copy of the store is new (the run moved the sources' sync times)
+    assert second.snapshot != first.snapshot
+    one, two = snaps.root / str(first.snapshot), snaps.root / str(second.snapshot)
+    for file in ("vectors.faiss", *(str(p.relative_to(one)) for p in (one / "keyword").rglob("*.npy"))):
+        assert (one / file).stat().st_ino == (two / file).stat().st_ino, file
+    assert (two / "store.db").stat().st_ino != (one / "store.db").stat().st_ino
 
     connector.docs[2] = make_doc(
         "hb", "expenses", "Travel expenses", "Hotel costs up to 210 euros per night."
@@ -191,3 +197,64 @@ def test_damaged_snapshot_is_refused_and_previous_serves(tmp_path, embedder):
     (snaps.root / str(second) / "slot_live.npy").write_bytes(b"garbage")
     live = snaps.load_current()
     assert live is not None and live.name == first
+
+
+def test_the_sources_acl_is_a_ceiling_for_every_connector(tmp_path, embedder):
+    """Whatever a connector says, the pipeline keeps each document inside its source's ACL: public in a
+    staff source is staff; hr in a staff source needs hr and staff (issue 14, item 1)."""
+    staff = {"public": False, "groups": ["staff"]}
+    widened = make_doc("hb", "open", "Open letter", "Quarterly numbers: revenue grew 12 percent.")
+    narrowed = make_doc(
+        "hb", SECRET[0], SECRET[1], SECRET[2], acl=Acl(public=False, groups=frozenset({"hr"}))
+    )
+    _, store, snaps, pipeline, connector = build(tmp_path, embedder, [widened, narrowed])
+    pipeline.run([(source_config("hb", acl=staff), connector)])
+    r = retriever(store, snaps, embedder)
+    for mode in ("bm25", "dense", "hybrid"):
+        anonymous = [
+            h.doc_id for h in r.search("revenue quarterly numbers", Principal.anonymous(), mode=mode)
+        ]
+        assert "hb:open" not in anonymous
+        assert "hb:open" in [h.doc_id for h in r.search("revenue quarterly", Principal.of("bob", ["staff"]))]
+        query = "how much does an L4 earn"
+        for outsider in (Principal.of("hana", ["hr"]), Principal.of("bob", ["staff"])):
+            assert "hb:salaries" not in [h.doc_id for h in r.search(query, outsider, mode=mode, k=100)]
+        both = Principal.of("hana", ["hr", "staff"])
+        assert "hb:salaries" in [h.doc_id for h in r.search(query, both, mode=mode)]
+    assert store.get_document("hb:open").acl_public is False  # type: ignore[union-attr]
+
+
+def test_a_store_from_before_acl_clauses_keeps_every_documents_access(tmp_path, embedder):
+    """Migration 3 moves each ACL into clause 0; nothing becomes visible or hidden by it."""
+    import sqlite3
+
+    from index.store.schema import MIGRATIONS
+
+    db = sqlite3.connect(tmp_path / "whoknows.db", isolation_level=None)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for version, script in enumerate(MIGRATIONS[:2], 1):
+        for statement in script.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(version),))
+    for n, (doc_id, public, principals) in enumerate(
+        [("a:pub", 1, []), ("a:hr", 0, ["group:hr"]), ("a:nobody", 0, []), ("a:ann", 0, ["user:ann"])], 1
+    ):
+        db.execute(
+            "INSERT INTO documents(id, doc_id, source, kind, title, version, content_hash, meta_hash, "
+            "acl_public, indexed_at) VALUES (?, ?, 'a', 'doc', ?, 'v', 'c', 'm', ?, '2026-01-01')",
+            (n, doc_id, doc_id, public),
+        )
+        db.executemany("INSERT INTO doc_acl(doc, principal) VALUES (?, ?)", [(n, p) for p in principals])
+    db.close()
+    store = Store(tmp_path)
+    from index.acl import visible_sql
+
+    def visible(principal: Principal) -> list[str]:
+        acl, params = visible_sql(principal)
+        rows = store.db.execute(f"SELECT d.doc_id FROM documents d WHERE {acl} ORDER BY d.doc_id", params)
+        return [r[0] for r in rows]
+
+    assert visible(Principal.anonymous()) == ["a:pub"]
+    assert visible(Principal.of("bob", ["hr"])) == ["a:hr", "a:pub"]
+    assert visible(Principal.of("ann")) == ["a:ann", "a:pub"]

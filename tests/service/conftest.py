@@ -164,10 +164,11 @@ def serve(app: FastAPI) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True, name=f"uvicorn-{port}")
     thread.start()
     deadline = time.monotonic() + 30
+    pause = threading.Event()  # waits on the monotonic clock: works under a frozen wall clock (libfaketime)
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
+        pause.wait(0.02)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -176,7 +177,13 @@ def serve(app: FastAPI) -> Iterator[str]:
 
 
 def settings_for(home: Path, **overrides: object) -> Settings:
-    base: dict[str, object] = {"home": home, "rate_limit_per_minute": 0, "stale_after_hours": 36.0}
+    # Tests serve anonymous callers unless they say otherwise; the product's default is off.
+    base: dict[str, object] = {
+        "home": home,
+        "anonymous": True,
+        "rate_limit_per_minute": 0,
+        "stale_after_hours": 36.0,
+    }
     base.update(overrides)
     return Settings.model_validate(base)
 

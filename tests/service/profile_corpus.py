@@ -113,10 +113,10 @@ def directory() -> list[DirectoryPerson]:
 def profile_home_fixture(tmp_path_factory, embedder) -> Path:  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("profile-index")
     engine = Engine(Settings(home=home), embedder=embedder)
+    with engine.store.transaction() as db:  # first: the snapshot the run publishes carries the directory
+        apply_directory(db, directory())
     report = engine.pipeline().run([(source_config("wiki"), ListConnector("wiki", corpus()))])  # type: ignore[list-item]
     assert report.status == "ok", report.as_dict()
-    with engine.store.transaction() as db:
-        apply_directory(db, directory())
     engine.store.close()
     return home
 

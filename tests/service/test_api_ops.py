@@ -80,14 +80,19 @@ def test_ready_is_503_until_an_index_is_loaded(tmp_path: Path, embedder) -> None
         assert sources["sources"] == [] and sources["index"]["stale"] is True
 
 
-def test_metrics_by_route_template_and_index_gauges(engine, index_home) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_by_route_template_and_index_gauges(engine, index_home, tokens) -> None:  # type: ignore[no-untyped-def]
     settings = settings_for(index_home, metrics_public=True)
     with serve(create_app(settings, engine=engine)) as url, httpx.Client(base_url=url) as c:
         c.get("/search", params={"q": "postgres"})
         c.get("/documents/handbook:backups")
         c.get("/documents/handbook:oncall")
         c.get("/no/such/page")
-        text = c.get("/metrics").text
+        public = c.get("/metrics").text
+        text = c.get("/metrics", headers={"Authorization": f"Bearer {tokens['admin']}"}).text
+    # public metrics are the requests only: index sizes count restricted documents, the snapshot's age
+    # tells when restricted content changed (issue 14)
+    assert 'route="/search"' in public and "whoknows_index_" not in public
+    assert "whoknows_last_reindex" not in public
     assert (
         'whoknows_http_requests_total{method="GET",route="/documents/{doc_id:path}",status="200"} 2.0' in text
     )
@@ -117,7 +122,8 @@ def test_sources_freshness(open_server: Running) -> None:
         body = c.get("/sources").json()
     assert body["index"]["stale"] is False and body["index"]["updated_at"]
     [handbook] = body["sources"]
-    assert handbook["status"] == "ok" and handbook["failures"] == 0 and handbook["last_success_at"]
+    assert handbook["status"] == "ok" and handbook["failures"] is None and handbook["last_success_at"]
+    assert body["index"]["updated_at"] == handbook["last_success_at"]  # the caller's own sources
     assert handbook["kinds"] == {"doc": 4, "runbook": 1}
 
 

@@ -74,7 +74,7 @@ def test_who_knows_questions_return_people_with_their_evidence(
         assert md(person["why"]) in line and line.endswith("".join(f"[{n}]" for n in person["sources"]))
     # a title's markup stays text: escaped for Markdown, never a live tag
     assert re.search(r"(?<!\\)<img", text) is None and "\\<img src=x onerror=alert\\(1\\)\\>" in text
-    dave = next(p for p in people if p["person_id"] == "dave")
+    dave = next(p for p in people if p["person_id"] == "handbook:dave")  # an account outside the directory
     assert [c["doc_id"] for c in extra["citations"] if c["n"] in dave["sources"]] == ["handbook:k8s"]
     assert "[Kubernetes cluster upgrades](<https://intranet.example/k8s>)" in text
     streamed, chunks = ask_streamed(chat, "Who knows about kubernetes node pool upgrades?")

@@ -40,7 +40,7 @@ def demo(tmp_path_factory, embedder) -> Iterator[tuple[Engine, Path]]:  # type: 
     configs = load_sources_config(DEMO / "sources.toml")
     report = engine.pipeline().run([(c, engine.connector_for(c)) for c in configs])
     assert report.status == "ok", report.as_dict()
-    assert {s.name for s in report.sources} == {"people", "handbook", "wiki", "forum", "mail"}
+    assert {s.name for s in report.sources} == {"people", "handbook", "public", "wiki", "forum", "mail"}
     yield engine, home
 
 
@@ -64,9 +64,11 @@ def test_demo_questions_worded_differently_find_their_document(demo):
 def test_restricted_documents_reach_only_their_groups(demo):
     engine, _ = demo
     for case in EXPECT["restricted"]:
-        allowed = Principal.of("insider", case["groups"])
+        # the page's groups inside the handbook's: an insider holds staff too
+        allowed = Principal.of("insider", [*case["groups"], "staff"])
         assert case["doc_id"] in [h.doc_id for h in engine.retriever.search(case["query"], allowed, k=3)]
-        for outsider in (Principal.anonymous(), STAFF, Principal.of("someone")):
+        outside_the_source = Principal.of("insider", case["groups"])  # the page cannot widen the source
+        for outsider in (Principal.anonymous(), STAFF, Principal.of("someone"), outside_the_source):
             for mode in ("bm25", "dense", "hybrid"):
                 hits = engine.retriever.search(case["query"], outsider, k=100, mode=mode)
                 assert case["doc_id"] not in [h.doc_id for h in hits]

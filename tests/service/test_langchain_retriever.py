@@ -66,3 +66,27 @@ def test_langchain_md_snippets_run(index_home, monkeypatch, capsys) -> None:  # 
         assert "35 days [1]" in answer
         prompt = stub.requests[-1]["messages"][-1]["content"]
         assert "[1] Postgres backups runbook" in prompt
+
+
+def test_one_retriever_serves_many_callers(engine) -> None:  # type: ignore[no-untyped-def]
+    """The principal comes with each call (a keyword, or the chain's config), so one chain can serve
+    every user; without one the retriever's own (anonymous unless given) applies (issue 14, item 6)."""
+    from langchain_core.runnables import RunnableLambda
+
+    query = "salary bands quokkabudget parental leave"
+    shared = WhoKnowsRetriever(retriever=engine.retriever, k=20)
+    hana, bob = Principal.of("hana", ["hr"]), Principal.of("bob", ["staff"])
+    assert "hr:salaries" in [d.metadata["doc_id"] for d in shared.invoke(query, principal=hana)]
+    assert "hr:salaries" not in [d.metadata["doc_id"] for d in shared.invoke(query, principal=bob)]
+    assert all(d.metadata["source"] != "hr" for d in shared.invoke(query))  # no caller: anonymous
+    chain = RunnableLambda(lambda q: q) | shared
+    as_hana = chain.invoke(query, config={"configurable": {"principal": hana}})
+    as_bob = chain.invoke(query, config={"configurable": {"principal": bob}})
+    assert "hr:salaries" in [d.metadata["doc_id"] for d in as_hana]
+    assert not any(m in " ".join(d.page_content for d in as_bob) for m in HR_MARKERS)
+    import asyncio
+
+    async_hana = asyncio.run(chain.ainvoke(query, config={"configurable": {"principal": hana}}))
+    assert [d.metadata["doc_id"] for d in async_hana] == [d.metadata["doc_id"] for d in as_hana]
+    with pytest.raises(TypeError, match="Principal"):
+        shared.invoke(query, principal="hana")

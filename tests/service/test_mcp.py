@@ -59,7 +59,7 @@ async def call_everything(client: Client) -> dict[str, Any]:
     out["ask"] = await client.call_tool("ask", {"question": "What does band L4 pay?"})
     out["who_knows"] = await client.call_tool("who_knows", {"topic": "who knows about salary bands?"})
     out["document"] = await client.call_tool("get_document", {"doc_id": "hr:salaries"})
-    out["person"] = await client.call_tool("get_person", {"person_id": "hana"})
+    out["person"] = await client.call_tool("get_person", {"person_id": "handbook:hana"})
     out["backups"] = await client.call_tool("get_document", {"doc_id": "handbook:backups", "max_chars": 500})
     sources = await client.read_resource("whoknows://sources")
     out["sources"] = json.loads(sources.contents[0].text)  # type: ignore[union-attr]
@@ -83,7 +83,7 @@ def test_two_callers_see_what_their_groups_may_see(
     assert hr["search"].structured_content["results"][0]["doc_id"] == "hr:salaries"
     assert "71,000 and 84,000 euros" in seen(hr["ask"]) and hr["ask"].structured_content["confident"]
     assert hr["ask"].structured_content["citations"][0]["doc_id"] == "hr:salaries"
-    assert hr["who_knows"].structured_content["people"][0]["person_id"] == "hana"
+    assert hr["who_knows"].structured_content["people"][0]["person_id"] == "handbook:hana"
     assert "Salary bands 2026" in seen(hr["who_knows"])
     assert hr["document"].structured_content["text"].startswith("Band L4 pays")
     assert "Salary bands 2026" in seen(hr["person"])
@@ -92,7 +92,7 @@ def test_two_callers_see_what_their_groups_may_see(
     for name in ("search", "ask", "who_knows"):
         text = seen(staff[name])
         assert not any(m in text for m in HR_MARKERS), (name, text)
-    assert "hana" not in {p["person_id"] for p in staff["who_knows"].structured_content["people"]}
+    assert "handbook:hana" not in {p["person_id"] for p in staff["who_knows"].structured_content["people"]}
     assert staff["search"].structured_content["results"], "staff sees the handbook's pages"
     assert staff["document"].is_error and "no such document" in staff["document"].content[0].text
     assert staff["person"].is_error and "no such person" in staff["person"].content[0].text
@@ -215,7 +215,7 @@ def test_stdio_server_answers_as_its_token(index_home: Path, hr_colleague: str) 
     assert hr["tools"] == TOOLS
     assert hr["search"].structured_content["results"][0]["doc_id"] == "hr:salaries"
     assert "71,000 and 84,000 euros" in seen(hr["ask"])
-    assert hr["who_knows"].structured_content["people"][0]["person_id"] == "hana"
+    assert hr["who_knows"].structured_content["people"][0]["person_id"] == "handbook:hana"
     assert hr["document"].structured_content["title"] == "Salary bands 2026"
     assert {s["source"] for s in hr["sources"]["sources"]} == {"handbook", "hr"}
 
