@@ -191,9 +191,9 @@ class Corrections:
         chosen = self.profiles.settings_of(ids)
         topics = self.profiles.topics_of(ids)
         votes = self.feedback.for_query(" ".join(sorted(terms))) if terms else {}
-        scored: list[tuple[tuple[bool, bool, bool, float, str], float, PersonRow]] = []
+        scored: list[tuple[tuple[bool, bool, bool, float, int], float, PersonRow]] = []
         notes: dict[int, CorrectionNote] = {}
-        for score, row in candidates:
+        for place, (score, row) in enumerate(candidates):
             if _declined(chosen.get(row.person_id), topics.get(row.person_id, []), terms):
                 continue
             confirmed = tuple(
@@ -213,7 +213,8 @@ class Corrections:
                 named_in_question=row.person_id in named_here,
             )
             corrected = score * factor
-            key = (not note.named_in_question, note.busy, not note.named_for, -corrected, row.person_id)
+            # equal corrected scores keep the ranker's order (its tie-break is the id the viewer sees)
+            key = (not note.named_in_question, note.busy, not note.named_for, -corrected, place)
             scored.append((key, corrected, row))
             notes[row.id] = note
         scored.sort(key=lambda entry: entry[0])

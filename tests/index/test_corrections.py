@@ -44,7 +44,7 @@ def docs():  # type: ignore[no-untyped-def]
 
 def directory() -> list[DirectoryPerson]:
     return [
-        DirectoryPerson(person_id=p, name=p.title() + " Smith", accounts=(("forum", p), ("wiki", p)), mentor_opt_in=p != "ann", mentor_capacity=2)
+        DirectoryPerson(person_id=p, name=p.title() + " Smith", accounts=(("forum", p), ("wiki", p), ("hr", p)), mentor_opt_in=p != "ann", mentor_capacity=2)
         for p in ("zoe", "max", "ivy", "ann", "bo")
     ]  # fmt: skip
 
