@@ -109,8 +109,10 @@ def test_compose_runs_postgres_two_replicas_a_proxy_and_the_reindex_job() -> Non
         assert service["environment"]["WHOKNOWS_DATABASE_URL"].startswith("postgresql://whoknows:")
         assert "@postgres:5432/whoknows" in service["environment"]["WHOKNOWS_DATABASE_URL"]
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        mounted = {v.split(":")[1] for v in service["volumes"]}
+        assert service["environment"]["WHOKNOWS_SNAPSHOTS_DIR"] in mounted  # the shared snapshot folder
         if name == "reindex":
-            mounted = {v.split(":")[1] for v in service["volumes"]}
+            assert "/data" in mounted  # the job's own home: its store of record and vector cache
             assert str(context.params["config"]) == "/etc/whoknows/sources.toml"
             assert "/etc/whoknows/sources.toml" in mounted
     # nginx sends traffic to the replicas' port, and WhoKnows trusts exactly nginx's address.
@@ -219,10 +221,15 @@ def test_manifests_run_whoknows_commands_that_exist_on_volumes_and_secrets_that_
                     assert ref["key"] in secrets[ref["name"]]["stringData"]
             mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
             assert set(mounts.values()) <= set(volumes)
-            assert (
-                mounts["/data"] == "data"
-                and volumes["data"]["persistentVolumeClaim"]["claimName"] == "whoknows-data"
-            )
+            # every pod serves or publishes the one shared snapshot folder; only the job keeps a home
+            assert mounts["/data"] == "data"
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert mounts[env["WHOKNOWS_SNAPSHOTS_DIR"]] == "snapshots"
+            assert volumes["snapshots"]["persistentVolumeClaim"]["claimName"] == "whoknows-snapshots"
+            if doc is cronjob:
+                assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "whoknows-job"
+            else:
+                assert "emptyDir" in volumes["data"]  # a replica needs nothing of its own on disk
             if doc is cronjob:  # the sources file the job reads is the ConfigMap's key, where it is mounted
                 config = Path(str(context.params["config"]))
                 assert (
@@ -234,7 +241,7 @@ def test_manifests_run_whoknows_commands_that_exist_on_volumes_and_secrets_that_
                 assert [p["containerPort"] for p in container["ports"]] == [port]
                 for probe in ("readinessProbe", "livenessProbe"):
                     assert container[probe]["httpGet"]["path"] in routes
-    assert "ReadWriteMany" in claims["whoknows-data"]["spec"]["accessModes"]  # one volume, every pod
+    assert "ReadWriteMany" in claims["whoknows-snapshots"]["spec"]["accessModes"]  # one folder, every pod
     [service] = [s for s in by_kind("Service").values() if s["metadata"]["name"] == "whoknows-api"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= labels.items()
