@@ -36,6 +36,7 @@ from index.vectors.faiss_index import (
     add_vectors,
     index_type,
     new_index,
+    read_index_to_grow,
     write_index,
 )
 
@@ -208,7 +209,7 @@ class SnapshotBuilder:
             writer.write(folder / "keyword" / segment)
             segments = (*segments, segment)
         if blobs:
-            index = faiss.clone_index(base.vectors)
+            index = read_index_to_grow(base.path / "vectors.faiss")
             vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, self.embedder.dim)
             add_vectors(index, first, vectors)
         else:  # nothing to add: the vector file is shared with the base, like its segments

@@ -100,5 +100,11 @@ def read_index(path: Path) -> faiss.Index:
     return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
 
 
+def read_index_to_grow(path: Path) -> faiss.Index:
+    """A snapshot's vectors read whole into memory, to add to: the served copy is memory-mapped (IVF
+    lists on disk), which FAISS can neither clone nor grow."""
+    return faiss.read_index(str(path))
+
+
 def write_index(index: faiss.Index, path: Path) -> None:
     faiss.write_index(index, str(path))

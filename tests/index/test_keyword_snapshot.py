@@ -20,7 +20,7 @@ from index.retrieval.hybrid import MODES, HybridRetriever
 from index.snapshot.build import SnapshotBuilder
 from index.snapshot.snapshot import Filters
 from index.snapshot.store import SnapshotStore
-from index.store.documents import Store
+from index.store.documents import ChunkRow, Store
 from index.vectors.faiss_index import VectorParams
 from ingest.pipeline import IngestPipeline
 from ingest.vector_cache import VectorCache
@@ -197,3 +197,22 @@ def test_the_approximate_index_stays_inside_the_acl_and_finds_the_neighbours(
         exact = store.vectors([c.rowid for c in got], embedder.dim) @ vector
         assert [c.score for c in got] == pytest.approx(exact.tolist(), abs=1e-5)
         assert [c.score for c in got] == sorted((c.score for c in got), reverse=True)
+    # an incremental build grows the IVF snapshot, whose served copy is memory-mapped (FAISS can neither
+    # clone nor grow that): one document rewritten, one deleted, both seen at once by the new snapshot
+    text = "Zebra migration routes cross the savanna every dry season."
+    fresh = make_doc("n", "d0", "zebra migration", text, acl=Acl(public=True))
+    with store.transaction() as db:
+        internal = store.upsert_document(db, fresh, "h-zebra")
+        removed, added = store.replace_chunks(
+            db, internal, [ChunkRow("n:d0#0", 0, "", None, text, embedder.embed_passages([text])[0])]
+        )
+        removed += store.delete_document(db, "n:d3")
+    grown = snaps.load(builder.build(store.generation() + 2, snap, removed, added), embedder)
+    assert grown.manifest.index_type.startswith("IVF") and builder.last is not None and not builder.last.full
+    grown_retriever = HybridRetriever(store, lambda: grown, embedder)
+    for mode in ("dense", "bm25"):
+        found = [
+            h.doc_id
+            for h in grown_retriever.search("zebra migration savanna", Principal.anonymous(), mode=mode)
+        ]
+        assert found[0] == "n:d0" and "n:d3" not in found
