@@ -6,6 +6,8 @@
 Each scenario serves an index in a child process, drives /search with wrk (the Debian package; a small
 httpx async generator stands in when wrk is missing) and prints p50, p99 and requests per second, then
 runs again while a new snapshot is published mid-load and counts every non-2xx answer and socket error.
+On the synthetic index it then serves the index's snapshot folder from two replicas (each with an empty
+home of its own, as the deployment recipes run them) and compares them with one.
 
 The synthetic index is SciFact (5,183 real abstracts, ~10.5k chunks) ingested as ten sources with
 different ACLs (public, staff, one team each): real text for the keyword leg, real vectors for the
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -112,6 +115,65 @@ def scenario(
     return results
 
 
+def replicas(
+    label: str, home: Path, queries: Sequence[str], duration_s: int, connections: int, count: int = 2
+) -> list[tuple[str, LoadResult]]:
+    """`count` replicas, each with an empty home of its own, serving the one snapshot folder of `home`
+    (as the deployment recipes run them), with the connections split between them; beside it, the
+    same load on one of them alone. On one machine the replicas share its cores: the ratio shows what a
+    second process buys there (its own interpreter lock), not what a second machine would."""
+    paths = search_paths(queries)
+    snapshots = Settings(home=home).snapshots_path
+    with tempfile.TemporaryDirectory(prefix="whoknows-replicas-") as scratch:
+        servers = [
+            Server(Path(scratch) / f"replica-{n}", env={"WHOKNOWS_SNAPSHOTS_DIR": str(snapshots)})
+            for n in range(count)
+        ]
+        try:
+            names = {server.wait_ready() for server in servers}
+            if len(names) != 1:
+                raise SystemExit(f"{label}: replicas serve different snapshots {sorted(names)}")
+            plans = [
+                LoadPlan(
+                    server.url, paths[n::count] or paths, LOAD_USER, duration_s, max(1, connections // count)
+                )
+                for n, server in enumerate(servers)
+            ]
+            for plan in plans:
+                drive(replace(plan, duration_s=min(5, duration_s)))  # warm each replica
+            one = drive(LoadPlan(servers[0].url, paths, LOAD_USER, duration_s, connections))
+            together = drive_all(plans)
+        finally:
+            for server in servers:
+                server.stop()
+    return [(f"{label}, 1 replica", one), (f"{label}, {count} replicas", together)]
+
+
+def drive_all(plans: Sequence[LoadPlan]) -> LoadResult:
+    """The plans at once (one load generator each), summed: requests and errors add up, p50 and p99
+    are the worst replica's (a conservative reading of the combined distribution)."""
+    results: list[LoadResult] = [None] * len(plans)  # type: ignore[list-item]
+
+    def run(n: int) -> None:
+        results[n] = drive(plans[n])
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(plans))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return LoadResult(
+        tool=results[0].tool,
+        seconds=max(r.seconds for r in results),
+        requests=sum(r.requests for r in results),
+        rps=sum(r.rps for r in results),
+        p50_ms=max(r.p50_ms for r in results),
+        p99_ms=max(r.p99_ms for r in results),
+        non_2xx=sum(r.non_2xx for r in results),
+        socket_errors=sum(r.socket_errors for r in results),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m eval.load",
@@ -125,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=COPIES, help="SciFact copies in the synthetic index")
     parser.add_argument("--no-swap", action="store_true", help="skip the run with a snapshot swap")
     parser.add_argument("--no-synthetic", action="store_true", help="skip the synthetic index")
+    parser.add_argument(
+        "--no-replicas", action="store_true", help="skip two replicas on one snapshot folder beside one"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     results: list[tuple[str, LoadResult]] = []
     if args.home is not None:
@@ -152,6 +217,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.connections,
                 swap=not args.no_swap,
             )
+            if not args.no_replicas:
+                results += replicas(
+                    f"synthetic ({counts['chunks']} chunks)",
+                    synthetic,
+                    scifact_queries(),
+                    args.duration,
+                    args.connections,
+                )
     print(
         f"\n## Search load: {args.connections} connections, {args.duration} s per run, {os.cpu_count()} cores"
     )

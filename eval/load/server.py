@@ -28,7 +28,7 @@ def _free_port() -> int:
 class Server:
     """`whoknows serve` in a child process: anonymous on, 127.0.0.1 a trusted proxy, no rate limit."""
 
-    def __init__(self, home: Path, threads: int = 8):
+    def __init__(self, home: Path, threads: int = 8, env: dict[str, str] | None = None):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -36,6 +36,7 @@ class Server:
             "WHOKNOWS_RATE_LIMIT_PER_MINUTE": "0",
             "WHOKNOWS_ANONYMOUS": "true",
             "WHOKNOWS_TRUSTED_PROXIES": '["127.0.0.1"]',
+            **(env or {}),
         }
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(

@@ -18,7 +18,7 @@ from index.retrieval.text import make_snippet, query_terms
 from index.snapshot.snapshot import Filters, Snapshot
 from index.store.documents import Store
 from index.vectors.embedder import Embedder
-from index.vectors.faiss_index import RESCORE_FACTOR
+from index.vectors.faiss_index import RESCORE_MIN
 from index.vectors.faiss_index import search as faiss_search
 
 MODES = ("bm25", "dense", "hybrid")
@@ -150,7 +150,7 @@ class HybridRetriever:
         if view.empty:
             return []
         exact = not isinstance(snap.vectors, faiss.IndexIVF)
-        fetch = limit if exact else limit * RESCORE_FACTOR
+        fetch = limit if exact else max(limit, RESCORE_MIN)
         scores, slots = faiss_search(snap.vectors, vector, fetch, view.selector, snap.manifest.nprobe)
         if not exact and len(slots):
             # approximate candidates, exact scores: re-scored with the vectors the store keeps

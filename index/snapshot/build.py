@@ -229,6 +229,7 @@ class SnapshotBuilder:
             segments=segments,
             inherited=inherited,
             shared_index_type=base.manifest.index_type,
+            shared_nprobe=base.manifest.nprobe,
         )
         return BuildReport(name, False, first + n_new, int(live.sum()) + n_new, n_new, 0.0)
 
@@ -272,6 +273,7 @@ class SnapshotBuilder:
         segments: tuple[str, ...],
         inherited: dict[str, str],
         shared_index_type: str = "",
+        shared_nprobe: int = 0,
     ) -> None:
         docs = self.store.document_acls()
         partitions: dict[tuple[bool, tuple[tuple[str, ...], ...]], int] = {}
@@ -317,7 +319,7 @@ class SnapshotBuilder:
             vectors=len(slot_rowid),
             live=int(np.count_nonzero(slot_live)),
             index_type=index_type(index) if index is not None else shared_index_type,
-            nprobe=self.params.nprobe,
+            nprobe=self.params.probes(index) if index is not None else self.params.nprobe or shared_nprobe,
             segments=segments,
             sources=tuple(sources),
             kinds=tuple(kinds),
