@@ -55,21 +55,29 @@ class Principal:
         return out
 
 
-def visible_sql(principal: Principal, doc_alias: str = "d") -> tuple[str, list[str]]:
+def visible_sql(principal: Principal, doc_alias: str = "d", by_row: bool = False) -> tuple[str, list[str]]:
     """A WHERE fragment (and its parameters) true exactly for the documents `principal` may see.
 
     Every query that returns content, evidence or counts joins `documents` and adds this fragment.
-    The first test (a principal of clause 0) uses the principal index; only documents with more than one
-    clause (`acl_clauses`) count the clauses the caller satisfies.
+    The first test (a principal of clause 0) uses the principal index, listing every document the
+    caller's principals open once per query: right for queries over many documents. `by_row` asks the
+    same of each row's own ACL instead (a primary-key lookup): right for a few ids, where listing
+    thousands of documents first would cost milliseconds (reading back ten ranked chunks: 4 ms
+    against 0.03 ms at 100k chunks). Only documents with more than one clause (`acl_clauses`) count
+    the clauses the caller satisfies.
     """
     names = principal.principals()
     d = doc_alias
     if not names:
         return f"{d}.acl_public = 1", []
     marks = ",".join("?" * len(names))
+    first_clause = (
+        f"EXISTS (SELECT 1 FROM doc_acl a0 WHERE a0.doc = {d}.id AND a0.clause = 0 AND a0.principal IN ({marks}))"
+        if by_row
+        else f"{d}.id IN (SELECT doc FROM doc_acl WHERE clause = 0 AND principal IN ({marks}))"
+    )
     return (
-        f"({d}.acl_public = 1 OR ({d}.id IN "
-        f"(SELECT doc FROM doc_acl WHERE clause = 0 AND principal IN ({marks})) "
+        f"({d}.acl_public = 1 OR ({first_clause} "
         f"AND ({d}.acl_clauses = 1 OR {d}.acl_clauses = (SELECT COUNT(DISTINCT a.clause) FROM doc_acl a "
         f"WHERE a.doc = {d}.id AND a.principal IN ({marks})))))",
         [*names, *names],

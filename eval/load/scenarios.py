@@ -6,8 +6,9 @@
 Each scenario serves an index in a child process, drives /search with wrk (the Debian package; a small
 httpx async generator stands in when wrk is missing) and prints p50, p99 and requests per second, then
 runs again while a new snapshot is published mid-load and counts every non-2xx answer and socket error.
-On the synthetic index it then serves the index's snapshot folder from two replicas (each with an empty
-home of its own, as the deployment recipes run them) and compares them with one.
+On the synthetic index it then serves it with `whoknows serve --workers 2` (two processes on one port),
+and serves its snapshot folder from two replicas (each with an empty home of its own, as the deployment
+recipes run them) beside one.
 
 The synthetic index is SciFact (5,183 real abstracts, ~10.5k chunks) ingested as ten sources with
 different ACLs (public, staff, one team each): real text for the keyword leg, real vectors for the
@@ -149,6 +150,21 @@ def replicas(
     return [(f"{label}, 1 replica", one), (f"{label}, {count} replicas", together)]
 
 
+def worker_processes(
+    label: str, home: Path, queries: Sequence[str], duration_s: int, connections: int, workers: int = 2
+) -> list[tuple[str, LoadResult]]:
+    """One `whoknows serve --workers N`: N processes on one port, the kernel spreading connections."""
+    paths = search_paths(queries)
+    server = Server(home, workers=workers)
+    try:
+        server.wait_ready()
+        plan = LoadPlan(server.url, paths, LOAD_USER, duration_s, connections)
+        drive(replace(plan, duration_s=min(5, duration_s)))  # warm every worker
+        return [(f"{label}, serve --workers {workers}", drive(plan))]
+    finally:
+        server.stop()
+
+
 def drive_all(plans: Sequence[LoadPlan]) -> LoadResult:
     """The plans at once (one load generator each), summed: requests and errors add up, p50 and p99
     are the worst replica's (a conservative reading of the combined distribution)."""
@@ -188,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-swap", action="store_true", help="skip the run with a snapshot swap")
     parser.add_argument("--no-synthetic", action="store_true", help="skip the synthetic index")
     parser.add_argument(
-        "--no-replicas", action="store_true", help="skip two replicas on one snapshot folder beside one"
+        "--no-replicas", action="store_true", help="skip two workers, and two replicas beside one"
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
     results: list[tuple[str, LoadResult]] = []
@@ -218,6 +234,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 swap=not args.no_swap,
             )
             if not args.no_replicas:
+                results += worker_processes(
+                    f"synthetic ({counts['chunks']} chunks)",
+                    synthetic,
+                    scifact_queries(),
+                    args.duration,
+                    args.connections,
+                )
                 results += replicas(
                     f"synthetic ({counts['chunks']} chunks)",
                     synthetic,

@@ -28,7 +28,7 @@ def _free_port() -> int:
 class Server:
     """`whoknows serve` in a child process: anonymous on, 127.0.0.1 a trusted proxy, no rate limit."""
 
-    def __init__(self, home: Path, threads: int = 8, env: dict[str, str] | None = None):
+    def __init__(self, home: Path, threads: int = 8, env: dict[str, str] | None = None, workers: int = 1):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -53,6 +53,8 @@ class Server:
                 str(self.port),
                 "--threads",
                 str(threads),
+                "--workers",
+                str(workers),
             ],
             cwd=REPO,
             env=env,

@@ -85,7 +85,7 @@ def _chunks_of(
     """The chunks of `docs` that `principal` may see, read with the ACL check (`index.retrieval.resolve`)."""
     if not docs:
         return []
-    acl, params = visible_sql(principal)
+    acl, params = visible_sql(principal, by_row=True)  # a few documents: each row's own ACL
     marks = ",".join("?" * len(docs))
     rows = store.db.execute(
         "SELECT c.id, c.doc, c.chunk_id, c.n, c.heading, c.page, c.text, c.vector FROM chunks c "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.keyword.segment import Segment
+from index.keyword.segment import Segment, term_hash
 
 K1 = 1.2
 B = 0.75
@@ -77,7 +77,8 @@ class KeywordIndex:
 
     def _parts(self, term: str) -> list[tuple[np.ndarray, np.ndarray]]:
         """The postings of `term` segment by segment, each part ascending by slot."""
-        return [p for p in (s.postings_of(term) for s in self.segments) if p is not None]
+        hashed = term_hash(term)
+        return [p for p in (s.postings_of(term, hashed) for s in self.segments) if p is not None]
 
     def doc_freqs(self, terms: Sequence[str], stat_mask: np.ndarray) -> dict[str, int]:
         """How many chunks the caller may see hold each term."""

@@ -143,14 +143,18 @@ class Segment:
     def __init__(self, folder: Path):
         self.folder = folder
         self.name = folder.name
-        self.hashes = np.load(folder / "term_hash.npy", mmap_mode="r")
-        self.offsets = np.load(folder / "terms_offsets.npy", mmap_mode="r")
+        # Memory-mapped, held as plain ndarrays over the mapping: indexing a np.memmap goes through
+        # Python-level hooks on every slice, which cost more than the lookups themselves.
+        self.hashes = _mapped(folder / "term_hash.npy")
+        self.offsets = _mapped(folder / "terms_offsets.npy")
         self.terms_blob = (
-            np.memmap(folder / "terms.bin", dtype=np.uint8, mode="r") if self.offsets[-1] else None
+            np.asarray(np.memmap(folder / "terms.bin", dtype=np.uint8, mode="r"))
+            if self.offsets[-1]
+            else None
         )
-        self.indptr = np.load(folder / "indptr.npy", mmap_mode="r")
-        self.slots = np.load(folder / "slots.npy", mmap_mode="r")
-        self.tf = np.load(folder / "tf.npy", mmap_mode="r")
+        self.indptr = _mapped(folder / "indptr.npy")
+        self.slots = _mapped(folder / "slots.npy")
+        self.tf = _mapped(folder / "tf.npy")
         if len(self.indptr) != len(self.hashes) + 1 or len(self.slots) != len(self.tf):
             raise ValueError(f"keyword segment {folder} is inconsistent")
 
@@ -158,18 +162,22 @@ class Segment:
     def postings(self) -> int:
         return len(self.slots)
 
-    def row(self, term: str) -> int | None:
-        h = np.uint64(term_hash(term))
+    def row(self, term: str, hashed: int | None = None) -> int | None:
+        h = np.uint64(term_hash(term) if hashed is None else hashed)
         i = int(np.searchsorted(self.hashes, h))
         if i >= len(self.hashes) or self.hashes[i] != h or self.terms_blob is None:
             return None
         stored = bytes(self.terms_blob[int(self.offsets[i]) : int(self.offsets[i + 1])])
         return i if stored == term.encode("utf-8") else None
 
-    def postings_of(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """(slots, tf) of `term`, or None when the segment does not hold it."""
-        i = self.row(term)
+    def postings_of(self, term: str, hashed: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(slots, tf) of `term` (its term_hash may be given), or None when the segment does not hold it."""
+        i = self.row(term, hashed)
         if i is None:
             return None
         start, end = int(self.indptr[i]), int(self.indptr[i + 1])
         return self.slots[start:end], self.tf[start:end]
+
+
+def _mapped(path: Path) -> np.ndarray:
+    return np.asarray(np.load(path, mmap_mode="r"))

@@ -38,7 +38,7 @@ class ResolvedChunk:
 def _visible_rows(store: Store, principal: Principal, select: str, ids: Sequence[int]) -> Iterator[tuple]:  # type: ignore[type-arg]
     """Rows of `select` (a query over `documents d` ending in `WHERE <id column>`) for `ids`, in
     batches, each row passing the ACL check in the query that reads it."""
-    acl, params = visible_sql(principal)
+    acl, params = visible_sql(principal, by_row=True)  # a batch of ids: each row's own ACL
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), SQLITE_BATCH):
         batch = wanted[start : start + SQLITE_BATCH]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -143,6 +144,8 @@ MAX_TERMS = 64  # distinct query words kept: longer queries are pasted text, not
 MAX_TERM_CHARS = 64  # longer "words" are hashes, base64 or URLs, never a useful search term
 # A snippet shows about this many characters of its chunk: two or three lines of the result list.
 SNIPPET_CHARS = 260
+# Words whose highlight stem is remembered (a few MB at most).
+LIGHT_STEM_CACHE = 100_000
 
 
 def query_terms(text: str, drop_stopwords: bool = True) -> list[str]:
@@ -163,8 +166,10 @@ def fts_match(terms: list[str]) -> str | None:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
+@functools.lru_cache(maxsize=LIGHT_STEM_CACHE)
 def light_stem(word: str) -> str:
-    """A crude suffix stripper, only to decide which words of a snippet to highlight."""
+    """A crude suffix stripper, only to decide which words of a snippet to highlight (memoised: a
+    snippet tests every word of its chunk, and texts repeat their words)."""
     w = word.lower()
     for suffix in ("ations", "ation", "ingly", "ings", "ing", "edly", "ies", "ied", "es", "ed", "ly", "s"):
         if len(w) > len(suffix) + 2 and w.endswith(suffix):
