@@ -3,9 +3,10 @@ caller's ACL, fused per document."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import faiss
@@ -27,9 +28,10 @@ MODES = ("bm25", "dense", "hybrid")
 # A leg asks for this many chunks per document it must return: one document's chunks collapse into
 # one result, so fetching chunks 1:1 would leave the document pool short.
 CHUNKS_PER_DOCUMENT = 4
-# Rankings computed at once per process, one per core; the other requests wait their turn. Their numpy
-# and FAISS calls release Python's lock only in stretches, so more at once take turns at it and get
-# slower: 8 threads searching the 103k-chunk load index did 40 searches/s unbounded, 82/s two at a time.
+# Searches (ranking and reading back their hits) at once per process, one per core; the others wait.
+# Their numpy and FAISS calls release Python's lock only in stretches, so more at once take turns at it
+# and get slower: 8 threads searching the 103k-chunk load index did 40 searches/s unbounded, 82/s two
+# at a time.
 RANKING_CONCURRENCY = max(1, os.cpu_count() or 1)
 
 
@@ -115,6 +117,7 @@ class HybridRetriever:
         self.settings = settings or RetrievalSettings()
         self.analyzer = analyzer or Analyzer()
         self._slots = threading.BoundedSemaphore(RANKING_CONCURRENCY)
+        self._holding = threading.local()  # this thread's depth inside _slot(): a search ranks inside it
 
     @property
     def store(self) -> Store:
@@ -186,8 +189,26 @@ class HybridRetriever:
         """Documents for `query` that `principal` may see, best first."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r} (one of {', '.join(MODES)})")
-        with self._slots:
+        with self._slot():
             return self._rank(query, principal, mode, filters or Filters(), depth)
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of the RANKING_CONCURRENCY turns, taken once per thread however deep the calls nest."""
+        depth = getattr(self._holding, "depth", 0)
+        if depth:
+            self._holding.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._holding.depth = depth
+            return
+        with self._slots:
+            self._holding.depth = 1
+            try:
+                yield
+            finally:
+                self._holding.depth = 0
 
     def _rank(
         self, query: str, principal: Principal, mode: str, filters: Filters, depth: int | None
@@ -241,8 +262,9 @@ class HybridRetriever:
         mode: str = "hybrid",
         filters: Filters | None = None,
     ) -> list[SearchHit]:
-        ranked = self.rank(query, principal, mode, filters, depth=max(k, self.settings.depth))[:k]
-        return self.hits(ranked, query, principal)
+        with self._slot():  # ranking and reading back the hits in one turn
+            ranked = self.rank(query, principal, mode, filters, depth=max(k, self.settings.depth))[:k]
+            return self.hits(ranked, query, principal)
 
     def hits(self, ranked: Sequence[DocResult], query: str, principal: Principal) -> list[SearchHit]:
         """Decorate ranked documents with metadata and a highlighted snippet of their best chunk, read

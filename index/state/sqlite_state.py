@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,9 @@ LEGACY_TABLES = {
     "api_tokens": 'id, "user", groups, scopes, hash, created_at, revoked_at, last_used_at',
     "runs": "id, kind, started_at, finished_at, status, report",
 }
+
+
+WAL_RETRY_S = 0.02  # between tries to switch a new file to WAL while another connection holds it
 
 
 class _Session:
@@ -65,12 +69,26 @@ class SqliteStateStore:
                 conn = sqlite3.connect(
                     self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
                 )
-                conn.execute("PRAGMA journal_mode=WAL")
+                self._wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as exc:
                 raise StateStoreError(f"state store {self.path}: {exc}") from exc
             self._local.conn = conn
         return conn
+
+    def _wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL, waiting like any writer: turning a new file to WAL needs it to itself, and SQLite
+        answers "database is locked" at once, without its busy wait, while another process (replicas
+        starting together) holds it."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(WAL_RETRY_S)
 
     def query(self, sql: str, params: Params = ()) -> Rows:
         return _Session(self._conn(), self.location).query(sql, params)
