@@ -34,9 +34,6 @@ class FieldWeights:
     heading: float = 1.0
     body: float = 1.0
 
-    def vector(self) -> np.ndarray:
-        return np.asarray([self.title, self.heading, self.body], dtype=np.float32)
-
 
 @dataclass(frozen=True)
 class VisibleStats:
@@ -60,11 +57,10 @@ class KeywordIndex:
     def __init__(self, segments: Sequence[Segment], lengths: np.ndarray):
         self.segments = list(segments)
         self.lengths = lengths  # terms per slot (title + heading + body)
-        # Per-search scratch arrays (a score and a position per slot, ~12 MB at a million chunks), pooled:
-        # at most WORKSPACES searches run at once, more would only share the same cores.
+        # Per-search scratch arrays (a score and a position per slot, ~12 MB at a million chunks), reused:
+        # up to WORKSPACES are kept between searches (the retriever bounds how many run at once).
         self._free: list[_Workspace] = []
         self._free_lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(WORKSPACES)
 
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """(slots, tf) of `term` over every segment; a slot lives in exactly one segment."""
@@ -113,12 +109,12 @@ class KeywordIndex:
         listed = self._term_postings(terms, stat_mask, candidate_mask, stats.chunks)
         if not listed:
             return empty
-        with self._slots:
-            workspace = self._take(len(stat_mask))
-            try:
-                return self._pruned(listed, scorer, workspace, limit)
-            finally:
-                with self._free_lock:
+        workspace = self._take(len(stat_mask))
+        try:
+            return self._pruned(listed, scorer, workspace, limit)
+        finally:
+            with self._free_lock:
+                if len(self._free) < WORKSPACES:
                     self._free.append(workspace)
 
     def _pruned(
@@ -129,15 +125,19 @@ class KeywordIndex:
         scratch = workspace.scores
         by_bound = sorted(listed, key=lambda t: (-t.bound, t.position))
         touched: list[np.ndarray] = []
-        rest = sum(t.bound for t in by_bound)
+        total = rest = sum(t.bound for t in by_bound)
         theta = 0.0
         checks = 0
         try:
             for i, term in enumerate(by_bound):
                 # no partial score exceeds the bounds of the terms scored so far: check only when the
                 # terms left could be outweighed, before a long postings list, a few times a query
-                done = sum(t.bound for t in by_bound[:i])
-                if i and rest < done and len(term.raw_slots) > PRUNE_CHECK_POSTINGS and checks < PRUNE_CHECKS:
+                if (
+                    i
+                    and rest < total - rest
+                    and len(term.raw_slots) > PRUNE_CHECK_POSTINGS
+                    and checks < PRUNE_CHECKS
+                ):
                     checks += 1
                     theta = self._kth_score(scratch, touched, limit, scorer.positive)
                     if rest < theta * (1.0 - PRUNE_MARGIN):
@@ -225,7 +225,7 @@ class KeywordIndex:
         return _Workspace(size)
 
 
-# Searches scoring at once (each with its own scratch arrays); the rest wait for one to finish.
+# Scratch arrays kept for the next searches; more searches at once allocate their own.
 WORKSPACES = 4
 # Terms with postings longer than this are worth a pruning check before they are scored.
 PRUNE_CHECK_POSTINGS = 2_000

@@ -117,7 +117,7 @@ class HybridRetriever:
         self.settings = settings or RetrievalSettings()
         self.analyzer = analyzer or Analyzer()
         self._slots = threading.BoundedSemaphore(RANKING_CONCURRENCY)
-        self._holding = threading.local()  # this thread's depth inside _slot(): a search ranks inside it
+        self._holding = threading.local()  # whether this thread holds a turn: a search ranks inside one
 
     @property
     def store(self) -> Store:
@@ -195,20 +195,15 @@ class HybridRetriever:
     @contextlib.contextmanager
     def _slot(self) -> Iterator[None]:
         """One of the RANKING_CONCURRENCY turns, taken once per thread however deep the calls nest."""
-        depth = getattr(self._holding, "depth", 0)
-        if depth:
-            self._holding.depth = depth + 1
-            try:
-                yield
-            finally:
-                self._holding.depth = depth
+        if getattr(self._holding, "held", False):
+            yield
             return
         with self._slots:
-            self._holding.depth = 1
+            self._holding.held = True
             try:
                 yield
             finally:
-                self._holding.depth = 0
+                self._holding.held = False
 
     def _rank(
         self, query: str, principal: Principal, mode: str, filters: Filters, depth: int | None
